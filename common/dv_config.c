@@ -1,0 +1,185 @@
+/*  dv_config — divertd's ZPL config file and durations. See dv_config.h. */
+#include "dv_config.h"
+#include <czmq.h>
+#include <errno.h>
+#include <limits.h>
+
+void
+dv_config_defaults (dv_config_t *config)
+{
+    memset (config, 0, sizeof *config);
+    snprintf (config->intake, sizeof config->intake, "tcp://*:7461");
+    snprintf (config->decisions, sizeof config->decisions, "tcp://*:7462");
+    snprintf (config->server_cert, sizeof config->server_cert, "/etc/divert/server.cert");
+    config->max_message_size = 65536;
+    config->waitlist_recheck_ms = 60000;
+    config->batch_max = 256;
+    config->queue_max = 10000;
+    snprintf (config->log, sizeof config->log, "auto");
+    snprintf (config->log_level, sizeof config->log_level, "info");
+}
+
+int64_t
+dv_duration_parse (const char *text)
+{
+    if (!text || !isdigit ((unsigned char) *text))
+        return -1;
+    errno = 0;
+    char *end;
+    long long value = strtoll (text, &end, 10);
+    if (errno || value < 0)
+        return -1;
+    struct { const char *unit; int64_t msecs; } units [] = {
+        { "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 }, { "d", 86400000 }
+    };
+    for (size_t i = 0; i < sizeof units / sizeof units [0]; i++)
+        if (strcmp (end, units [i].unit) == 0) {
+            if (value > INT64_MAX / units [i].msecs)
+                return -1;
+            return value * units [i].msecs;
+        }
+    return -1;
+}
+
+void
+dv_duration_format (int64_t msecs, char *buffer, size_t size)
+{
+    if (msecs > 0 && msecs % 86400000 == 0)
+        snprintf (buffer, size, "%lldd", (long long) (msecs / 86400000));
+    else
+    if (msecs > 0 && msecs % 3600000 == 0)
+        snprintf (buffer, size, "%lldh", (long long) (msecs / 3600000));
+    else
+    if (msecs > 0 && msecs % 60000 == 0)
+        snprintf (buffer, size, "%lldm", (long long) (msecs / 60000));
+    else
+    if (msecs % 1000 == 0)
+        snprintf (buffer, size, "%llds", (long long) (msecs / 1000));
+    else
+        snprintf (buffer, size, "%lldms", (long long) msecs);
+}
+
+//  Every key the file may hold; anything else is a mistake worth refusing.
+static const char *s_known [] = {
+    "divertd", "divertd/intake", "divertd/decisions", "divertd/server_cert",
+    "divertd/max_message_size", "divertd/waitlist_recheck", "divertd/batch_max",
+    "divertd/queue_max", "divertd/log", "divertd/log_level", "database", "database/conninfo",
+    NULL
+};
+
+static bool
+s_known_path (const char *path)
+{
+    for (int i = 0; s_known [i]; i++)
+        if (strcmp (s_known [i], path) == 0)
+            return true;
+    return false;
+}
+
+//  Walk the tree and refuse unknown keys (a misspelt key must not silently
+//  leave a default in place).
+static int
+s_check_keys (zconfig_t *node, const char *prefix, char *error, size_t size)
+{
+    for (zconfig_t *child = zconfig_child (node); child; child = zconfig_next (child)) {
+        char path [256];
+        snprintf (path, sizeof path, "%s%s%s", prefix, *prefix ? "/" : "", zconfig_name (child));
+        if (!s_known_path (path)) {
+            snprintf (error, size, "unknown setting '%s'", path);
+            return -1;
+        }
+        if (s_check_keys (child, path, error, size))
+            return -1;
+    }
+    return 0;
+}
+
+static int
+s_copy (zconfig_t *root, const char *path, char *target, size_t size, char *error, size_t esize)
+{
+    const char *value = zconfig_get (root, path, NULL);
+    if (!value)
+        return 0;
+    if (strlen (value) >= size) {
+        snprintf (error, esize, "'%s' is too long", path);
+        return -1;
+    }
+    snprintf (target, size, "%s", value);
+    return 0;
+}
+
+static int
+s_integer (zconfig_t *root, const char *path, int low, int high, int *target, char *error, size_t esize)
+{
+    const char *value = zconfig_get (root, path, NULL);
+    if (!value)
+        return 0;
+    char *end;
+    errno = 0;
+    long number = strtol (value, &end, 10);
+    if (errno || *end || end == value || number < low || number > high) {
+        snprintf (error, esize, "'%s' must be a whole number from %d to %d", path, low, high);
+        return -1;
+    }
+    *target = (int) number;
+    return 0;
+}
+
+static int
+s_load_values (dv_config_t *c, zconfig_t *root, char *e, size_t es)
+{
+    if (s_copy (root, "divertd/intake", c->intake, sizeof c->intake, e, es)
+    ||  s_copy (root, "divertd/decisions", c->decisions, sizeof c->decisions, e, es)
+    ||  s_copy (root, "divertd/server_cert", c->server_cert, sizeof c->server_cert, e, es)
+    ||  s_copy (root, "divertd/log", c->log, sizeof c->log, e, es)
+    ||  s_copy (root, "divertd/log_level", c->log_level, sizeof c->log_level, e, es)
+    ||  s_copy (root, "database/conninfo", c->conninfo, sizeof c->conninfo, e, es)
+    ||  s_integer (root, "divertd/max_message_size", 1024, 16 * 1024 * 1024, &c->max_message_size, e, es)
+    ||  s_integer (root, "divertd/batch_max", 1, 10000, &c->batch_max, e, es)
+    ||  s_integer (root, "divertd/queue_max", 1, 1000000, &c->queue_max, e, es))
+        return -1;
+    const char *recheck = zconfig_get (root, "divertd/waitlist_recheck", NULL);
+    if (recheck) {
+        c->waitlist_recheck_ms = dv_duration_parse (recheck);
+        if (c->waitlist_recheck_ms < 100) {
+            snprintf (e, es, "'divertd/waitlist_recheck' must be a duration of at least 100ms, like 60s");
+            return -1;
+        }
+    }
+    if (strcmp (c->log, "auto") && strcmp (c->log, "journal") && strcmp (c->log, "stderr")) {
+        snprintf (e, es, "'divertd/log' must be auto, journal or stderr");
+        return -1;
+    }
+    if (strcmp (c->log_level, "debug") && strcmp (c->log_level, "info")
+    &&  strcmp (c->log_level, "notice") && strcmp (c->log_level, "warning")) {
+        snprintf (e, es, "'divertd/log_level' must be debug, info, notice or warning");
+        return -1;
+    }
+    return 0;
+}
+
+int
+dv_config_load (dv_config_t *config, const char *path, char *error, size_t error_size)
+{
+    char problem [512] = "";
+    if (!zsys_file_exists (path)) {
+        snprintf (error, error_size, "%s: cannot read the config file", path);
+        return -1;
+    }
+    zconfig_t *root = zconfig_load (path);
+    if (!root) {
+        snprintf (error, error_size, "%s: not a valid ZPL config file (check indentation: 4 spaces per level)", path);
+        return -1;
+    }
+    dv_config_t loaded = *config;
+    int rc = s_check_keys (root, "", problem, sizeof problem);
+    if (rc == 0)
+        rc = s_load_values (&loaded, root, problem, sizeof problem);
+    zconfig_destroy (&root);
+    if (rc) {
+        snprintf (error, error_size, "%s: %s", path, problem);
+        return -1;
+    }
+    *config = loaded;
+    return 0;
+}

@@ -1,0 +1,179 @@
+/*  dv_db — one PostgreSQL connection with clear errors. See dv_db.h. */
+#include "dv_db.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct _dv_db_t {
+    char *conninfo;
+    char *application_name;
+    PGconn *conn;
+    char error [512];
+    char sqlstate [6];
+};
+
+static void
+s_set_error (dv_db_t *self, const char *message)
+{
+    snprintf (self->error, sizeof self->error, "%s", message ? message : "unknown error");
+    size_t len = strlen (self->error);
+    while (len > 0 && (self->error [len - 1] == '\n' || self->error [len - 1] == ' '))
+        self->error [--len] = 0;
+}
+
+dv_db_t *
+dv_db_new (const char *conninfo, const char *application_name)
+{
+    dv_db_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->conninfo = strdup (conninfo ? conninfo : "");
+    self->application_name = strdup (application_name ? application_name : "divert");
+    return self;
+}
+
+void
+dv_db_destroy (dv_db_t **self_p)
+{
+    if (self_p && *self_p) {
+        dv_db_t *self = *self_p;
+        dv_db_disconnect (self);
+        free (self->conninfo);
+        free (self->application_name);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+int
+dv_db_connect (dv_db_t *self)
+{
+    dv_db_disconnect (self);
+    //  Defaults first: libpq lets later keywords (the expanded conninfo) override them.
+    const char *keys [] = { "connect_timeout", "keepalives_idle", "keepalives_interval",
+                            "keepalives_count", "application_name", "dbname", NULL };
+    const char *values [] = { "5", "10", "5", "3", self->application_name,
+                              *self->conninfo ? self->conninfo : NULL, NULL };
+    if (!*self->conninfo)
+        keys [5] = NULL;
+    self->conn = PQconnectdbParams (keys, values, 1);
+    if (!self->conn || PQstatus (self->conn) != CONNECTION_OK) {
+        s_set_error (self, self->conn ? PQerrorMessage (self->conn) : "out of memory");
+        dv_db_disconnect (self);
+        return -1;
+    }
+    //  Bound how long any statement may hold a lock (a stuck statement must
+    //  not hold every program's row lock forever).
+    if (dv_db_command (self, "SET statement_timeout = '15s'")
+    ||  dv_db_command (self, "SET search_path = divert, pg_catalog")) {
+        dv_db_disconnect (self);
+        return -1;
+    }
+    return 0;
+}
+
+void
+dv_db_disconnect (dv_db_t *self)
+{
+    if (self->conn) {
+        PQfinish (self->conn);
+        self->conn = NULL;
+    }
+}
+
+bool
+dv_db_connected (dv_db_t *self)
+{
+    return self->conn && PQstatus (self->conn) == CONNECTION_OK;
+}
+
+PGconn *
+dv_db_conn (dv_db_t *self)
+{
+    return self->conn;
+}
+
+const char *
+dv_db_error (dv_db_t *self)
+{
+    return self->error;
+}
+
+const char *
+dv_db_sqlstate (dv_db_t *self)
+{
+    return self->sqlstate;
+}
+
+PGresult *
+dv_db_exec (dv_db_t *self, const char *sql, int nparams, const char *const *params)
+{
+    self->sqlstate [0] = 0;
+    if (!self->conn) {
+        s_set_error (self, "not connected to the database");
+        return NULL;
+    }
+    PGresult *result = PQexecParams (self->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+    ExecStatusType status = result ? PQresultStatus (result) : PGRES_FATAL_ERROR;
+    if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
+        return result;
+    if (result) {
+        const char *state = PQresultErrorField (result, PG_DIAG_SQLSTATE);
+        snprintf (self->sqlstate, sizeof self->sqlstate, "%s", state ? state : "");
+        s_set_error (self, PQresultErrorMessage (result));
+        PQclear (result);
+    }
+    else
+        s_set_error (self, PQerrorMessage (self->conn));
+    if (PQstatus (self->conn) != CONNECTION_OK)
+        dv_db_disconnect (self);
+    return NULL;
+}
+
+int
+dv_db_command (dv_db_t *self, const char *sql)
+{
+    PGresult *result = dv_db_exec (self, sql, 0, NULL);
+    if (!result)
+        return -1;
+    PQclear (result);
+    return 0;
+}
+
+json_t *
+dv_db_json (dv_db_t *self, const char *sql, int nparams, const char *const *params)
+{
+    PGresult *result = dv_db_exec (self, sql, nparams, params);
+    if (!result)
+        return NULL;
+    json_t *json = NULL;
+    if (PQntuples (result) == 1 && PQnfields (result) == 1 && !PQgetisnull (result, 0, 0)) {
+        json_error_t error;
+        json = json_loads (PQgetvalue (result, 0, 0), JSON_DECODE_ANY, &error);
+        if (!json)
+            s_set_error (self, "the database returned malformed JSON");
+    }
+    else
+        s_set_error (self, "the database returned no value");
+    PQclear (result);
+    return json;
+}
+
+int
+dv_db_schema_version (dv_db_t *self)
+{
+    PGresult *result = dv_db_exec (self,
+        "SELECT to_regclass('divert.schema_migration') IS NOT NULL", 0, NULL);
+    if (!result)
+        return -1;
+    bool installed = PQgetvalue (result, 0, 0) [0] == 't';
+    PQclear (result);
+    if (!installed)
+        return 0;
+    result = dv_db_exec (self, "SELECT COALESCE(max(version), 0) FROM divert.schema_migration", 0, NULL);
+    if (!result)
+        return -1;
+    int version = atoi (PQgetvalue (result, 0, 0));
+    PQclear (result);
+    return version;
+}

@@ -1,0 +1,61 @@
+/*  dv_db — one PostgreSQL connection (libpq) as divertd and divertctl use it:
+    conninfo or libpq's PG* environment, short connect timeout, TCP
+    keepalives, a statement timeout, and helpers that return NULL with a clear
+    error instead of a half-checked PGresult. dv_db_connected() turns false
+    when the server goes away, so the caller can reconnect with backoff.
+*/
+#ifndef DV_DB_H
+#define DV_DB_H
+
+#include <stdbool.h>
+#include <libpq-fe.h>
+#include <jansson.h>
+
+//  The schema version this build knows: the number of sql/NNN_*.sql files.
+#define DV_SCHEMA_VERSION 2
+
+typedef struct _dv_db_t dv_db_t;
+
+//  conninfo may be NULL or "" (then libpq's PG* environment variables apply).
+dv_db_t *
+    dv_db_new (const char *conninfo, const char *application_name);
+void
+    dv_db_destroy (dv_db_t **self_p);
+
+//  Connect (or reconnect). Returns 0 or -1 with dv_db_error().
+int
+    dv_db_connect (dv_db_t *self);
+void
+    dv_db_disconnect (dv_db_t *self);
+bool
+    dv_db_connected (dv_db_t *self);
+PGconn *
+    dv_db_conn (dv_db_t *self);
+
+//  The last error, one line (libpq's message, trailing newline removed).
+const char *
+    dv_db_error (dv_db_t *self);
+//  The SQLSTATE of the last failed statement, or "" (e.g. "23514" check_violation).
+const char *
+    dv_db_sqlstate (dv_db_t *self);
+
+//  Run one statement with text parameters. Returns the result (caller
+//  PQclear()s it) when it succeeded, else NULL with dv_db_error().
+PGresult *
+    dv_db_exec (dv_db_t *self, const char *sql, int nparams, const char *const *params);
+
+//  Run a statement that returns no rows; 0 or -1.
+int
+    dv_db_command (dv_db_t *self, const char *sql);
+
+//  Run a statement that returns one value of type json/jsonb and parse it.
+//  Returns the JSON (caller decrefs) or NULL with dv_db_error().
+json_t *
+    dv_db_json (dv_db_t *self, const char *sql, int nparams, const char *const *params);
+
+//  The schema version recorded by divertctl migrate: 0 when divert is not
+//  installed in this database, -1 on error.
+int
+    dv_db_schema_version (dv_db_t *self);
+
+#endif

@@ -1,0 +1,225 @@
+/*  decide — where divertd makes each intake decision. See decide.h. */
+#include "decide.h"
+#include "dv_reply.h"
+#include <string.h>
+
+json_t *
+dv_decide_keys (dv_job_t **jobs, size_t count)
+{
+    json_t *sources = json_array ();
+    json_t *referrals = json_array ();
+    json_t *persons = json_array ();
+    for (size_t i = 0; i < count; i++) {
+        const dv_referral_t *r = dv_request_referral (jobs [i]->request);
+        const char *source = jobs [i]->sender.id;
+        json_array_append_new (sources, json_string (source));
+        json_array_append_new (referrals, json_pack ("{s:s, s:s}", "source", source,
+                                                     "referral_id", r->referral_id));
+        json_array_append_new (persons, json_pack ("{s:s, s:s?, s:s?, s:s?}", "source", source,
+                                                   "spid", r->source_person_id,
+                                                   "last", r->last_name, "dob", r->dob));
+    }
+    return json_pack ("{s:o, s:o, s:o}", "sources", sources, "referrals", referrals,
+                      "persons", persons);
+}
+
+static void
+s_reply_error (dv_job_t *job, const char *code, const char *message)
+{
+    job->reply = dv_reply_error (dv_request_request_id (job->request),
+                                 dv_request_referral_id (job->request), code, message, NULL);
+}
+
+//  Steps 1 and 2: may this key send this, and is it a resubmission?
+//  Returns true when the job was answered here.
+static bool
+s_answer_without_deciding (dv_snapshot_t *snapshot, dv_job_t *job)
+{
+    const dv_referral_t *r = dv_request_referral (job->request);
+    json_t *source = dv_snapshot_source (snapshot, job->sender.id);
+    if (!source || json_is_true (json_object_get (source, "revoked"))) {
+        s_reply_error (job, "forbidden", "this key is no longer registered; contact the program's operator");
+        return true;
+    }
+    bool permitted = false;
+    size_t index;
+    json_t *pathway;
+    json_array_foreach (json_object_get (source, "pathways"), index, pathway)
+        if (strcmp (json_string_value (pathway), dv_pathway_name (r->pathway)) == 0)
+            permitted = true;
+    if (!permitted) {
+        char message [160];
+        snprintf (message, sizeof message, "a %s source may not send %s referrals",
+                  job->sender.kind, dv_pathway_name (r->pathway));
+        s_reply_error (job, "forbidden", message);
+        return true;
+    }
+    json_t *earlier = dv_snapshot_referral (snapshot, job->sender.id, r->referral_id);
+    if (earlier) {
+        const char *digest = json_string_value (json_object_get (earlier, "digest"));
+        json_t *stored = json_object_get (earlier, "first_reply");
+        if (digest && strcmp (digest, dv_request_digest (job->request)) == 0 && json_is_object (stored))
+            job->reply = dv_reply_for_request (stored, dv_request_request_id (job->request), true);
+        else
+            s_reply_error (job, "conflict",
+                           "this referral_id was already sent with different content; use a new referral_id");
+        return true;
+    }
+    return false;
+}
+
+//  The capacity a decision saw, stored with it (policy.md §6).
+static json_t *
+s_capacity_json (const dv_program_t *policy, const dv_capacity_t *c)
+{
+    return json_pack ("{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i}",
+                      "n", c->n, "total", c->total, "max_load", c->max_load, "paced", c->paced,
+                      "free", c->free, "open_slots", c->open_slots, "waitlist", c->waitlist,
+                      "hard_cap", policy->hard_cap, "target_avg", policy->target_avg,
+                      "reserve_tier1", policy->reserve_tier1, "reserve_tier2", policy->reserve_tier2);
+}
+
+static json_t *
+s_waitlist_json (dv_snap_program_t *program, int position, int64_t expires_us)
+{
+    double rate = program->exits_90d / 90.0;
+    time_t seconds = (time_t) (expires_us / 1000000);
+    struct tm tm;
+    gmtime_r (&seconds, &tm);
+    char expires [32];
+    strftime (expires, sizeof expires, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return json_pack ("{s:i, s:s, s:s}", "position", position,
+                      "estimate", dv_policy_wait_band (position, rate), "expires_at", expires);
+}
+
+//  One decision being made: what the referral is, where it goes, what it scored.
+typedef struct {
+    dv_snapshot_t *snapshot;
+    dv_job_t *job;
+    const dv_referral_t *r;
+    json_t *person;                  //  the lookup: person_id, enrolled_program, waitlist
+    dv_snap_program_t *program;
+    int tier;
+    dv_score_t score;
+    dv_capacity_t capacity;
+    dv_outcome_t outcome;
+    int cm_index;                    //  accept: the case manager
+    json_t *waitlist_reply;          //  waitlist: position, estimate, expires_at
+    json_t *waitlist_link;           //  linked_to_pending: the open entry's id
+    bool waitlist_new;
+    int64_t expires_us;
+} s_decision_t;
+
+//  Steps 4 and 5: eligibility, the person's other referrals, capacity.
+static void
+s_decide (s_decision_t *d)
+{
+    int64_t now = dv_snapshot_now_us (d->snapshot);
+    dv_snap_program_t *p = d->program;
+    d->cm_index = -1;
+    d->capacity = dv_policy_capacity (&p->policy, p->cms, p->cm_count, (int) p->wait_count);
+    dv_reason_t reason = dv_policy_eligibility (&p->policy, d->r);
+    if (reason != DV_REASON_NONE) {
+        d->outcome = (dv_outcome_t) { DV_DECISION_DECLINE, reason };
+        return;
+    }
+    const char *enrolled = json_string_value (json_object_get (d->person, "enrolled_program"));
+    json_t *waiting = json_object_get (d->person, "waitlist");
+    if (enrolled) {
+        d->outcome = (dv_outcome_t) { DV_DECISION_DECLINE, DV_REASON_ALREADY_ENROLLED };
+        d->program = dv_snapshot_program_named (d->snapshot, enrolled);
+        if (!d->program)
+            d->program = p;
+        return;
+    }
+    if (json_is_object (waiting)) {
+        dv_snap_program_t *wp = dv_snapshot_program_named (
+            d->snapshot, json_string_value (json_object_get (waiting, "program")));
+        d->program = wp ? wp : p;
+        d->outcome = (dv_outcome_t) { DV_DECISION_WAITLIST, DV_REASON_LINKED_TO_PENDING };
+        d->waitlist_link = json_object_get (waiting, "id");
+        int64_t entry_id = json_integer_value (d->waitlist_link);
+        int position = dv_snap_program_position (d->program, entry_id, now);
+        d->waitlist_reply = s_waitlist_json (d->program, position ? position : 1,
+                                             now + d->program->waitlist_ttl_us);
+        return;
+    }
+    d->outcome = dv_policy_capacity_rule (&p->policy, d->tier, &d->capacity, false);
+    if (d->outcome.decision == DV_DECISION_ACCEPT) {
+        d->cm_index = dv_policy_assign (&p->policy, p->cms, p->cm_count);
+        assert (d->cm_index >= 0);      //  the capacity rule saw an open slot
+        dv_snap_program_assign (p, d->cm_index, now);
+    }
+    else
+    if (d->outcome.decision == DV_DECISION_WAITLIST) {
+        d->waitlist_new = true;
+        d->expires_us = now + p->waitlist_ttl_us;
+        dv_wait_entry_t entry = { 0, d->tier, d->score.total, now };
+        int position = dv_snap_program_wait (p, &entry, now);
+        d->waitlist_reply = s_waitlist_json (p, position, d->expires_us);
+    }
+}
+
+//  The item divert.batch_record() writes for one decision.
+static json_t *
+s_item (s_decision_t *d)
+{
+    const dv_referral_t *r = d->r;
+    dv_snap_program_t *p = d->program;
+    const char *cm_id = d->cm_index >= 0 ? p->cms [d->cm_index].id : NULL;
+    const char *cm_name = d->cm_index >= 0 ? p->cm_names [d->cm_index] : NULL;
+    const char *decision = dv_decision_name (d->outcome.decision);
+    const char *reason = dv_reason_name (d->outcome.reason);
+    json_t *reply = dv_reply_decision (r->referral_id, decision, reason, p->policy.name,
+                                       cm_id, cm_name, d->tier, d->score.total,
+                                       json_incref (d->waitlist_reply));
+    json_t *item = json_pack (
+        "{s:s, s:s, s:O, s:{s:s?, s:s?, s:s?, s:s?}, s:s, s:i, s:s, s:s, s:O, s:s,"
+        " s:s, s:s, s:s?, s:i, s:{s:i, s:i, s:i, s:i}, s:o, s:i, s:b, s:O?, s:I, s:o}",
+        "source", d->job->sender.id,
+        "referral_id", r->referral_id,
+        "person_id", json_object_get (d->person, "person_id"),
+        "person", "spid", r->source_person_id, "first", r->first_name,
+                  "last", r->last_name, "dob", r->dob,
+        "pathway", dv_pathway_name (r->pathway),
+        "tier", d->tier,
+        "program", p->policy.name,
+        "submitted_at", r->submitted_at,
+        "payload", dv_request_payload (d->job->request),
+        "digest", dv_request_digest (d->job->request),
+        "decision", decision,
+        "reason", reason,
+        "case_manager", cm_id,
+        "score", d->score.total,
+        "components", "pathway", d->score.pathway, "acuity", d->score.acuity,
+                      "contacts", d->score.contacts, "aging", d->score.aging,
+        "capacity", s_capacity_json (&p->policy, &d->capacity),
+        "policy_version", p->policy.version,
+        "waitlist_new", d->waitlist_new,
+        "waitlist_link", d->waitlist_link,
+        "waitlist_expires_us", (json_int_t) d->expires_us,
+        "reply", reply);
+    json_decref (d->waitlist_reply);
+    return item;
+}
+
+json_t *
+dv_decide_batch (dv_snapshot_t *snapshot, dv_job_t **jobs, size_t count, size_t *item_job)
+{
+    json_t *items = json_array ();
+    for (size_t i = 0; i < count; i++) {
+        if (jobs [i]->reply || s_answer_without_deciding (snapshot, jobs [i]))
+            continue;
+        s_decision_t d = { .snapshot = snapshot, .job = jobs [i] };
+        d.r = dv_request_referral (jobs [i]->request);
+        d.person = dv_snapshot_person (snapshot, i);
+        d.program = dv_snapshot_route (snapshot, d.r->housing);
+        d.tier = dv_policy_tier (d.r->pathway);
+        d.score = dv_policy_score (&d.program->policy, d.r->pathway, d.r->substance_use,
+                                   d.r->mental_health, d.r->prior_contacts_12m, 0);
+        s_decide (&d);
+        item_job [json_array_size (items)] = i;
+        json_array_append_new (items, s_item (&d));
+    }
+    return items;
+}

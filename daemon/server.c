@@ -1,0 +1,557 @@
+/*  server — divertd's event loop. See server.h. */
+#include "server.h"
+#include "job.h"
+#include "store.h"
+#include "zap.h"
+#include "dv_log.h"
+#include "dv_reply.h"
+#include "dv_request.h"
+#include <czmq.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <systemd/sd-daemon.h>
+
+struct _dv_server_t {
+    dv_config_t config;
+    char *config_path;
+    zloop_t *loop;
+    zsock_t *intake;            //  ROUTER, CURVE server
+    zsock_t *decisions;         //  XPUB (manual), CURVE server
+    zactor_t *zap;
+    zactor_t *store;
+    zlistx_t *queue;            //  dv_job_t * waiting for the store
+    bool store_busy;            //  a batch is with the store
+    bool db_up;
+    bool ready;                 //  READY=1 sent
+    bool stopping;              //  SIGTERM: answer what is in flight, take nothing new
+    int exit_code;
+    int signal_fd;
+    char decided_by [128];
+    //  Counters for STATUS= and logs
+    uint64_t decided [3];       //  accept, waitlist, decline
+    uint64_t errors;
+};
+
+//  ---------------------------------------------------------------------------
+//  Replies
+
+static void
+s_send_reply (dv_server_t *self, zframe_t *routing_id, json_t *reply)
+{
+    char *text = dv_reply_encode (reply);
+    zmsg_t *msg = zmsg_new ();
+    zmsg_append (msg, &routing_id);
+    zmsg_addmem (msg, NULL, 0);
+    zmsg_addstr (msg, text ? text : "{}");
+    zmsg_send (&msg, self->intake);
+    free (text);
+}
+
+static void
+s_send_error (dv_server_t *self, zframe_t *routing_id, dv_request_t *request,
+              const char *code, const char *message)
+{
+    json_t *reply = dv_reply_error (request ? dv_request_request_id (request) : NULL,
+                                    request ? dv_request_referral_id (request) : NULL,
+                                    code, message, NULL);
+    s_send_reply (self, routing_id, reply);
+    json_decref (reply);
+}
+
+//  Log one answered job: ids and codes only, never personal data.
+static void
+s_log_reply (dv_server_t *self, dv_job_t *job)
+{
+    const char *type = json_string_value (json_object_get (job->reply, "type"));
+    dv_log_fields_t fields = {
+        .referral_id = dv_request_referral_id (job->request),
+        .source_id = job->sender.id
+    };
+    if (type && streq (type, "decision")) {
+        fields.decision = json_string_value (json_object_get (job->reply, "decision"));
+        fields.reason = json_string_value (json_object_get (job->reply, "reason"));
+        fields.seq = json_integer_value (json_object_get (job->reply, "seq"));
+        bool replayed = json_is_true (json_object_get (job->reply, "replayed"));
+        if (dv_request_type (job->request) == DV_REQ_REFERRAL && !replayed && fields.decision) {
+            if (streq (fields.decision, "accept"))        self->decided [0]++;
+            else if (streq (fields.decision, "waitlist")) self->decided [1]++;
+            else if (streq (fields.decision, "decline"))  self->decided [2]++;
+        }
+        dv_log_fields (LOG_INFO, &fields, "%s", replayed ? "replayed" : "decided");
+    }
+    else
+    if (type && streq (type, "error")) {
+        self->errors++;
+        fields.reason = json_string_value (json_object_get (job->reply, "code"));
+        dv_log_fields (LOG_NOTICE, &fields, "error reply");
+    }
+}
+
+//  ---------------------------------------------------------------------------
+//  systemd
+
+static void
+s_update_status (dv_server_t *self)
+{
+    sd_notifyf (0, "STATUS=db %s · %llu accept · %llu waitlist · %llu decline · %zu queued%s",
+                self->db_up ? "up" : "DOWN",
+                (unsigned long long) self->decided [0], (unsigned long long) self->decided [1],
+                (unsigned long long) self->decided [2], zlistx_size (self->queue),
+                self->stopping ? " · stopping" : "");
+}
+
+static int
+s_watchdog_timer (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop; (void) timer_id;
+    dv_server_t *self = (dv_server_t *) arg;
+    sd_notify (0, "WATCHDOG=1");
+    s_update_status (self);
+    return 0;
+}
+
+//  ---------------------------------------------------------------------------
+//  Batches to and from the store
+
+//  Keys that must not appear twice in one batch: the same referral, or the
+//  same person, is decided in the next batch, after the first is recorded.
+static bool
+s_collides (zhashx_t *seen, dv_job_t *job)
+{
+    if (dv_request_type (job->request) != DV_REQ_REFERRAL)
+        return false;
+    const dv_referral_t *r = dv_request_referral (job->request);
+    char keys [3][256];
+    int count = 0;
+    snprintf (keys [count++], sizeof keys [0], "r|%s|%s", job->sender.id, r->referral_id);
+    if (r->source_person_id)
+        snprintf (keys [count++], sizeof keys [0], "p|%s|%s", job->sender.id, r->source_person_id);
+    if (r->last_name && r->dob) {
+        int len = snprintf (keys [count], sizeof keys [0], "n|%s|%s", r->dob, r->last_name);
+        for (int i = 0; i < len && i < (int) sizeof keys [0]; i++)
+            keys [count][i] = (char) tolower ((unsigned char) keys [count][i]);
+        count++;
+    }
+    for (int i = 0; i < count; i++)
+        if (zhashx_lookup (seen, keys [i]))
+            return true;
+    for (int i = 0; i < count; i++)
+        zhashx_insert (seen, keys [i], (void *) 1);
+    return false;
+}
+
+static void
+s_dispatch (dv_server_t *self)
+{
+    if (self->store_busy || zlistx_size (self->queue) == 0)
+        return;
+    dv_batch_t *batch = dv_batch_new ((size_t) self->config.batch_max);
+    zhashx_t *seen = zhashx_new ();
+    dv_job_t *job = (dv_job_t *) zlistx_first (self->queue);
+    while (job && batch->count < (size_t) self->config.batch_max) {
+        void *cursor = zlistx_cursor (self->queue);
+        dv_job_t *next = (dv_job_t *) zlistx_next (self->queue);
+        if (!s_collides (seen, job)) {
+            zlistx_detach (self->queue, cursor);
+            dv_batch_add (batch, job);
+        }
+        job = next;
+    }
+    zhashx_destroy (&seen);
+    self->store_busy = true;
+    zsock_send (self->store, "sp", "BATCH", batch);
+}
+
+static void
+s_publish (dv_server_t *self, json_t *events)
+{
+    size_t index;
+    json_t *entry;
+    json_array_foreach (events, index, entry) {
+        char *event = json_dumps (json_object_get (entry, "event"), JSON_COMPACT);
+        zstr_sendm (self->decisions, json_string_value (json_object_get (entry, "topic")));
+        zstr_send (self->decisions, event);
+        free (event);
+    }
+}
+
+static int
+s_store_ready (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void) loop;
+    dv_server_t *self = (dv_server_t *) arg;
+    char *command = NULL, *text = NULL;
+    void *pointer = NULL;
+    zmsg_t *msg = zmsg_recv (reader);
+    if (!msg)
+        return -1;
+    command = zmsg_popstr (msg);
+    if (command && streq (command, "DONE")) {
+        zframe_t *frame = zmsg_pop (msg);
+        pointer = frame && zframe_size (frame) == sizeof (void *) ? *(void **) zframe_data (frame) : NULL;
+        zframe_destroy (&frame);
+        dv_batch_t *batch = (dv_batch_t *) pointer;
+        for (size_t i = 0; i < batch->count; i++) {
+            dv_job_t *job = batch->jobs [i];
+            s_log_reply (self, job);
+            s_send_reply (self, job->routing_id, job->reply);
+            job->routing_id = NULL;     //  sent (zmsg_append took it)
+        }
+        s_publish (self, batch->events);
+        dv_batch_destroy (&batch);
+        self->store_busy = false;
+        s_dispatch (self);
+    }
+    else
+    if (command && streq (command, "DB")) {
+        text = zmsg_popstr (msg);
+        self->db_up = text && streq (text, "up");
+        if (self->db_up && !self->ready) {
+            self->ready = true;
+            dv_log_notice ("ready: intake %s, decisions %s", self->config.intake, self->config.decisions);
+            sd_notify (0, "READY=1");
+        }
+        s_update_status (self);
+    }
+    else
+    if (command && streq (command, "FATAL")) {
+        text = zmsg_popstr (msg);
+        dv_log_error ("%s", text ? text : "fatal database condition");
+        self->exit_code = 1;
+        free (command); free (text);
+        zmsg_destroy (&msg);
+        return -1;
+    }
+    free (command);
+    free (text);
+    zmsg_destroy (&msg);
+    if (self->stopping && !self->store_busy && zlistx_size (self->queue) == 0)
+        return -1;
+    return 0;
+}
+
+//  ---------------------------------------------------------------------------
+//  Intake
+
+//  The sender, from the connection's ZAP User-Id. False when there is none
+//  (never expected: ZAP admits only registered keys).
+static bool
+s_sender (zframe_t *frame, dv_sender_t *sender)
+{
+    const char *user_id = zframe_meta (frame, "User-Id");
+    const char *colon = user_id ? strchr (user_id, ':') : NULL;
+    if (!colon || colon == user_id || (size_t) (colon - user_id) >= sizeof sender->kind
+    ||  strlen (colon + 1) == 0 || strlen (colon + 1) >= sizeof sender->id)
+        return false;
+    memset (sender, 0, sizeof *sender);
+    memcpy (sender->kind, user_id, colon - user_id);
+    snprintf (sender->id, sizeof sender->id, "%s", colon + 1);
+    sender->monitor = streq (sender->kind, "monitor");
+    return true;
+}
+
+static void
+s_handle_request (dv_server_t *self, zframe_t **routing_id_p, zframe_t *body)
+{
+    dv_sender_t sender;
+    if (!s_sender (body, &sender)) {
+        s_send_error (self, *routing_id_p, NULL, "forbidden", "this connection has no registered key");
+        *routing_id_p = NULL;
+        return;
+    }
+    dv_request_t *request = dv_request_new (zframe_data (body), zframe_size (body));
+    const char *refusal = NULL, *code = NULL;
+    if (!dv_request_valid (request)) {
+        json_t *reply = dv_reply_error (dv_request_request_id (request), dv_request_referral_id (request),
+                                        dv_request_error_code (request),
+                                        dv_request_error_message (request), dv_request_errors (request));
+        dv_log_fields_t fields = { .source_id = sender.id, .reason = dv_request_error_code (request) };
+        dv_log_fields (LOG_NOTICE, &fields, "invalid request: %s", dv_request_error_message (request));
+        s_send_reply (self, *routing_id_p, reply);
+        json_decref (reply);
+        self->errors++;
+    }
+    else
+    if (dv_request_type (request) == DV_REQ_PING) {
+        json_t *reply = dv_reply_pong (self->db_up);
+        const char *request_id = dv_request_request_id (request);
+        if (request_id)
+            json_object_set_new (reply, "request_id", json_string (request_id));
+        s_send_reply (self, *routing_id_p, reply);
+        json_decref (reply);
+    }
+    else
+    if (self->stopping)
+        code = "unavailable", refusal = "divertd is shutting down; nothing was recorded, send the same request again later";
+    else
+    if (!self->db_up)
+        code = "unavailable", refusal = "the database is unreachable; nothing was recorded, send the same request again later";
+    else
+    if (zlistx_size (self->queue) >= (size_t) self->config.queue_max)
+        code = "unavailable", refusal = "divertd is overloaded; nothing was recorded, send the same request again later";
+    else
+    if (sender.monitor && dv_request_type (request) != DV_REQ_REPLAY)
+        code = "forbidden", refusal = "a monitor key may only replay and subscribe";
+    else {
+        dv_job_t *job = dv_job_new (routing_id_p, &request, &sender);
+        zlistx_add_end (self->queue, job);
+        s_dispatch (self);
+    }
+    if (refusal) {
+        s_send_error (self, *routing_id_p, request, code, refusal);
+        *routing_id_p = NULL;
+        self->errors++;
+    }
+    else
+    if (*routing_id_p)
+        zframe_destroy (routing_id_p);  //  answered above with a copy
+    dv_request_destroy (&request);
+}
+
+static int
+s_intake_ready (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void) loop;
+    dv_server_t *self = (dv_server_t *) arg;
+    zmsg_t *msg = zmsg_recv (reader);
+    if (!msg)
+        return 0;
+    zframe_t *routing_id = zmsg_pop (msg);
+    zframe_t *delimiter = zmsg_first (msg);
+    if (zmsg_size (msg) != 2 || zframe_size (delimiter) != 0) {
+        //  A DEALER must send an empty frame, then one JSON frame (protocol.md).
+        json_t *reply = dv_reply_error (NULL, NULL, "invalid",
+            "a request is an empty delimiter frame and then one JSON frame", NULL);
+        s_send_reply (self, routing_id, reply);
+        json_decref (reply);
+        self->errors++;
+    }
+    else {
+        zframe_t *body = zmsg_last (msg);
+        //  s_send_reply consumes the routing id; keep our own for the job
+        zframe_t *copy = zframe_dup (routing_id);
+        s_handle_request (self, &copy, body);
+        zframe_destroy (&copy);
+        zframe_destroy (&routing_id);
+    }
+    zmsg_destroy (&msg);
+    return 0;
+}
+
+//  ---------------------------------------------------------------------------
+//  Subscriptions: a source's key gets its own topic, a monitor's anything.
+
+static bool
+s_may_subscribe (const dv_sender_t *sender, const char *topic, size_t size)
+{
+    if (sender->monitor)
+        return true;
+    char own [80];
+    int len = snprintf (own, sizeof own, "decision.%s.%s", sender->kind, sender->id);
+    //  Exactly the own topic. (Source ids are refused by the database when one
+    //  would be a prefix of another of the same kind, so the prefix match
+    //  ZeroMQ applies can't reach another source's events.)
+    return size == (size_t) len && memcmp (topic, own, size) == 0;
+}
+
+static int
+s_decisions_ready (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void) loop;
+    dv_server_t *self = (dv_server_t *) arg;
+    zframe_t *frame = zframe_recv (reader);
+    if (!frame)
+        return 0;
+    byte *data = zframe_data (frame);
+    size_t size = zframe_size (frame);
+    dv_sender_t sender;
+    if (size >= 1 && (data [0] == 0 || data [0] == 1) && s_sender (frame, &sender)) {
+        char *topic = strndup ((char *) data + 1, size - 1);
+        if (data [0] == 0)
+            zsock_set_unsubscribe (self->decisions, topic);
+        else
+        if (s_may_subscribe (&sender, topic, size - 1))
+            zsock_set_subscribe (self->decisions, topic);
+        else {
+            dv_log_fields_t fields = { .source_id = sender.id };
+            dv_log_fields (LOG_WARNING, &fields, "refused a subscription outside the key's own topic");
+        }
+        free (topic);
+    }
+    zframe_destroy (&frame);
+    return 0;
+}
+
+//  ---------------------------------------------------------------------------
+//  Signals: SIGTERM/SIGINT stop gracefully, SIGHUP reloads.
+
+static void
+s_reload (dv_server_t *self)
+{
+    sd_notifyf (0, "RELOADING=1\nMONOTONIC_USEC=%llu", (unsigned long long) (zclock_usecs ()));
+    dv_config_t fresh = self->config;
+    char error [600];
+    if (self->config_path && dv_config_load (&fresh, self->config_path, error, sizeof error) != 0)
+        dv_log_error ("reload refused, keeping the running configuration: %s", error);
+    else {
+        //  Endpoints and the server key need a restart; the rest applies now.
+        self->config.batch_max = fresh.batch_max;
+        self->config.queue_max = fresh.queue_max;
+        self->config.waitlist_recheck_ms = fresh.waitlist_recheck_ms;
+        dv_log_init ("divertd", fresh.log,
+                     streq (fresh.log_level, "debug") ? LOG_DEBUG :
+                     streq (fresh.log_level, "notice") ? LOG_NOTICE :
+                     streq (fresh.log_level, "warning") ? LOG_WARNING : LOG_INFO);
+        dv_log_notice ("configuration reloaded");
+    }
+    sd_notify (0, "READY=1");
+}
+
+static int
+s_signal_ready (zloop_t *loop, zmq_pollitem_t *item, void *arg)
+{
+    (void) loop; (void) item;
+    dv_server_t *self = (dv_server_t *) arg;
+    struct signalfd_siginfo info;
+    if (read (self->signal_fd, &info, sizeof info) != sizeof info)
+        return 0;
+    if (info.ssi_signo == SIGHUP) {
+        s_reload (self);
+        return 0;
+    }
+    if (!self->stopping) {
+        self->stopping = true;
+        sd_notify (0, "STOPPING=1");
+        dv_log_notice ("stopping: answering %zu queued request(s), taking no new ones",
+                       zlistx_size (self->queue) + (self->store_busy ? 1 : 0));
+    }
+    return self->store_busy || zlistx_size (self->queue) > 0 ? 0 : -1;
+}
+
+//  ---------------------------------------------------------------------------
+//  Construction
+
+static zsock_t *
+s_bind (int type, zcert_t *cert, const char *endpoint, int max_size, char *error, size_t size)
+{
+    zsock_t *sock = zsock_new (type);
+    zcert_apply (cert, sock);
+    zsock_set_curve_server (sock, 1);
+    zsock_set_zap_domain (sock, "divert");
+    zsock_set_maxmsgsize (sock, max_size);
+    zsock_set_linger (sock, 1000);
+    zsock_set_sndhwm (sock, 10000);
+    zsock_set_rcvhwm (sock, 10000);
+    if (type == ZMQ_XPUB)
+        zsock_set_xpub_manual (sock, 1);
+    if (zsock_bind (sock, "%s", endpoint) == -1) {
+        snprintf (error, size, "cannot bind %s: %s", endpoint, zmq_strerror (zmq_errno ()));
+        zsock_destroy (&sock);
+    }
+    return sock;
+}
+
+static int
+s_start_sockets (dv_server_t *self, char *error, size_t size)
+{
+    zcert_t *cert = zcert_load (self->config.server_cert);
+    if (!cert || streq (zcert_secret_txt (cert), "0000000000000000000000000000000000000000")) {
+        snprintf (error, size, "%s: cannot read the server certificate and its secret (%s_secret)",
+                  self->config.server_cert, self->config.server_cert);
+        zcert_destroy (&cert);
+        return -1;
+    }
+    self->intake = s_bind (ZMQ_ROUTER, cert, self->config.intake, self->config.max_message_size, error, size);
+    if (self->intake)
+        self->decisions = s_bind (ZMQ_XPUB, cert, self->config.decisions, self->config.max_message_size,
+                                  error, size);
+    zcert_destroy (&cert);
+    return self->intake && self->decisions ? 0 : -1;
+}
+
+dv_server_t *
+dv_server_new (const dv_config_t *config, const char *config_path, char *error, size_t size)
+{
+    dv_server_t *self = calloc (1, sizeof *self);
+    assert (self);
+    self->config = *config;
+    self->config_path = config_path ? strdup (config_path) : NULL;
+    self->signal_fd = -1;
+    char host [64] = "localhost";
+    gethostname (host, sizeof host - 1);
+    snprintf (self->decided_by, sizeof self->decided_by, "divertd@%s:%d", host, (int) getpid ());
+    self->queue = zlistx_new ();
+    zlistx_set_destructor (self->queue, (zlistx_destructor_fn *) dv_job_destroy);
+
+    //  Signals go to the loop through a signalfd; block them before any
+    //  thread starts so every thread inherits the mask.
+    sigset_t mask;
+    sigemptyset (&mask);
+    sigaddset (&mask, SIGTERM);
+    sigaddset (&mask, SIGINT);
+    sigaddset (&mask, SIGHUP);
+    pthread_sigmask (SIG_BLOCK, &mask, NULL);
+    self->signal_fd = signalfd (-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+
+    //  The ZAP handler is bound before any CURVE socket accepts a handshake.
+    self->zap = zactor_new (dv_zap_actor, self->config.conninfo);
+    if (!self->zap) {
+        snprintf (error, size, "cannot start the ZAP handler (is another bound in this process?)");
+        dv_server_destroy (&self);
+        return NULL;
+    }
+    if (s_start_sockets (self, error, size) != 0) {
+        dv_server_destroy (&self);
+        return NULL;
+    }
+    dv_store_args_t args = { self->config.conninfo, self->decided_by };
+    self->store = zactor_new (dv_store_actor, &args);
+    return self;
+}
+
+void
+dv_server_destroy (dv_server_t **self_p)
+{
+    if (self_p && *self_p) {
+        dv_server_t *self = *self_p;
+        zloop_destroy (&self->loop);
+        zactor_destroy (&self->store);
+        zsock_destroy (&self->intake);
+        zsock_destroy (&self->decisions);
+        zactor_destroy (&self->zap);
+        zlistx_destroy (&self->queue);
+        if (self->signal_fd >= 0)
+            close (self->signal_fd);
+        free (self->config_path);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+int
+dv_server_run (dv_server_t *self)
+{
+    self->loop = zloop_new ();
+    zloop_set_nonstop (self->loop, true);       //  our signalfd decides when to stop
+    zloop_reader (self->loop, self->intake, s_intake_ready, self);
+    zloop_reader (self->loop, self->decisions, s_decisions_ready, self);
+    zloop_reader (self->loop, zactor_sock (self->store), s_store_ready, self);
+    zmq_pollitem_t signals = { NULL, self->signal_fd, ZMQ_POLLIN, 0 };
+    zloop_poller (self->loop, &signals, s_signal_ready, self);
+    uint64_t watchdog_usec = 0;
+    if (sd_watchdog_enabled (0, &watchdog_usec) > 0 && watchdog_usec > 0)
+        zloop_timer (self->loop, watchdog_usec / 2000 ? watchdog_usec / 2000 : 1, 0, s_watchdog_timer, self);
+    else
+        zloop_timer (self->loop, 5000, 0, s_watchdog_timer, self);
+    zloop_start (self->loop);
+    //  Answer anything still queued (only when stopping on a fatal error).
+    dv_job_t *job;
+    while ((job = (dv_job_t *) zlistx_detach (self->queue, NULL))) {
+        s_send_error (self, job->routing_id, job->request, "unavailable",
+                      "divertd is shutting down; nothing was recorded, send the same request again later");
+        job->routing_id = NULL;
+        dv_job_destroy (&job);
+    }
+    dv_log_notice ("stopped");
+    return self->exit_code;
+}

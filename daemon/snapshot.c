@@ -1,0 +1,276 @@
+/*  snapshot — one intake transaction's view of programs and capacity.
+    See snapshot.h. */
+#include "snapshot.h"
+#include <stdlib.h>
+#include <string.h>
+
+struct _dv_snapshot_t {
+    json_t *json;
+    int64_t now_us;
+    size_t program_count;
+    dv_snap_program_t *programs;
+};
+
+static int
+s_int (json_t *object, const char *key, int fallback)
+{
+    json_t *value = json_object_get (object, key);
+    return json_is_integer (value) ? (int) json_integer_value (value) : fallback;
+}
+
+static void
+s_copy_list (json_t *array, char *target, size_t width, int max, int *count)
+{
+    size_t index;
+    json_t *value;
+    *count = 0;
+    json_array_foreach (array, index, value) {
+        if (*count < max && json_is_string (value))
+            snprintf (target + width * (*count)++, width, "%s", json_string_value (value));
+    }
+}
+
+static void
+s_load_policy (dv_program_t *p, json_t *j)
+{
+    const char *name = json_string_value (json_object_get (j, "name"));
+    dv_program_defaults (p, name ? name : "?");
+    p->hard_cap = s_int (j, "hard_cap", p->hard_cap);
+    p->target_avg = s_int (j, "target_avg", p->target_avg);
+    p->funded = s_int (j, "funded", -1);
+    json_t *margin = json_object_get (j, "pacing_margin");
+    if (json_is_number (margin))
+        p->pacing_margin = json_number_value (margin);
+    p->reserve_tier1 = s_int (j, "reserve_tier1", p->reserve_tier1);
+    p->reserve_tier2 = s_int (j, "reserve_tier2", p->reserve_tier2);
+    p->waitlist_cap = s_int (j, "waitlist_cap", p->waitlist_cap);
+    const char *overflow = json_string_value (json_object_get (j, "pretrial_overflow"));
+    p->pretrial_overflow_waitlist = overflow && strcmp (overflow, "waitlist") == 0;
+    memset (p->accepts_housing, 0, sizeof p->accepts_housing);
+    size_t index;
+    json_t *value;
+    json_array_foreach (json_object_get (j, "accepts_housing"), index, value) {
+        int housing = dv_housing_from_name (json_string_value (value));
+        if (housing >= 0)
+            p->accepts_housing [housing] = true;
+    }
+    s_copy_list (json_object_get (j, "areas"), &p->areas [0][0], sizeof p->areas [0],
+                 DV_MAX_LIST, &p->areas_count);
+    s_copy_list (json_object_get (j, "excluded_offenses"), &p->excluded [0][0],
+                 sizeof p->excluded [0], DV_MAX_LIST, &p->excluded_count);
+    p->base [DV_PATHWAY_ARREST_DIVERSION] = s_int (j, "score_arrest", 60);
+    p->base [DV_PATHWAY_SOCIAL_CONTACT] = s_int (j, "score_social", 40);
+    p->base [DV_PATHWAY_COMMUNITY] = s_int (j, "score_community", 40);
+    p->base [DV_PATHWAY_PRETRIAL_DIVERSION] = s_int (j, "score_pretrial", 20);
+    p->acuity_both = s_int (j, "score_acuity_both", 10);
+    p->acuity_one = s_int (j, "score_acuity_one", 5);
+    p->contact_each = s_int (j, "score_contact_each", 2);
+    p->contact_max = s_int (j, "score_contact_max", 10);
+    p->aging_per_day = s_int (j, "score_aging_per_day", 1);
+    p->aging_max = s_int (j, "score_aging_max", 20);
+    p->version = s_int (j, "policy_version", 1);
+}
+
+static void
+s_load_program (dv_snap_program_t *p, json_t *j)
+{
+    s_load_policy (&p->policy, j);
+    p->is_default = json_is_true (json_object_get (j, "is_default"));
+    p->waitlist_ttl_us = json_integer_value (json_object_get (j, "waitlist_ttl_us"));
+    p->exits_90d = s_int (j, "exits_90d", 0);
+    json_t *cms = json_object_get (j, "cms");
+    p->cm_count = json_array_size (cms);
+    p->cms = calloc (p->cm_count ? p->cm_count : 1, sizeof (dv_cm_t));
+    p->cm_names = calloc (p->cm_count ? p->cm_count : 1, sizeof (char *));
+    for (size_t i = 0; i < p->cm_count; i++) {
+        json_t *cm = json_array_get (cms, i);
+        p->cms [i].id = json_string_value (json_object_get (cm, "id"));
+        p->cms [i].caseload = s_int (cm, "caseload", 0);
+        p->cms [i].last_assigned = json_integer_value (json_object_get (cm, "last_assigned_us"));
+        p->cm_names [i] = json_string_value (json_object_get (cm, "name"));
+    }
+    json_t *waitlist = json_object_get (j, "waitlist");
+    p->wait_count = json_array_size (waitlist);
+    p->wait_alloc = p->wait_count + 16;
+    p->waitlist = calloc (p->wait_alloc, sizeof (dv_wait_entry_t));
+    for (size_t i = 0; i < p->wait_count; i++) {
+        json_t *w = json_array_get (waitlist, i);
+        p->waitlist [i].id = json_integer_value (json_object_get (w, "id"));
+        p->waitlist [i].tier = s_int (w, "tier", 3);
+        p->waitlist [i].score = s_int (w, "score", 0);
+        p->waitlist [i].received_us = json_integer_value (json_object_get (w, "received_us"));
+    }
+}
+
+dv_snapshot_t *
+dv_snapshot_new (json_t *json)
+{
+    json_t *programs = json_object_get (json, "programs");
+    if (!json_is_object (json) || !json_is_array (programs) || json_array_size (programs) == 0) {
+        json_decref (json);
+        return NULL;
+    }
+    dv_snapshot_t *self = calloc (1, sizeof *self);
+    self->json = json;
+    self->now_us = json_integer_value (json_object_get (json, "now_us"));
+    self->program_count = json_array_size (programs);
+    self->programs = calloc (self->program_count, sizeof (dv_snap_program_t));
+    for (size_t i = 0; i < self->program_count; i++)
+        s_load_program (&self->programs [i], json_array_get (programs, i));
+    return self;
+}
+
+void
+dv_snapshot_destroy (dv_snapshot_t **self_p)
+{
+    if (self_p && *self_p) {
+        dv_snapshot_t *self = *self_p;
+        for (size_t i = 0; i < self->program_count; i++) {
+            free (self->programs [i].cms);
+            free (self->programs [i].cm_names);
+            free (self->programs [i].waitlist);
+        }
+        free (self->programs);
+        json_decref (self->json);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+int64_t
+dv_snapshot_now_us (dv_snapshot_t *self)
+{
+    return self->now_us;
+}
+
+size_t
+dv_snapshot_program_count (dv_snapshot_t *self)
+{
+    return self->program_count;
+}
+
+dv_snap_program_t *
+dv_snapshot_program (dv_snapshot_t *self, size_t index)
+{
+    return index < self->program_count ? &self->programs [index] : NULL;
+}
+
+dv_snap_program_t *
+dv_snapshot_program_named (dv_snapshot_t *self, const char *name)
+{
+    for (size_t i = 0; name && i < self->program_count; i++)
+        if (strcmp (self->programs [i].policy.name, name) == 0)
+            return &self->programs [i];
+    return NULL;
+}
+
+dv_snap_program_t *
+dv_snapshot_route (dv_snapshot_t *self, dv_housing_t housing)
+{
+    dv_snap_program_t *fallback = &self->programs [0];
+    for (size_t i = 0; i < self->program_count; i++) {
+        if (self->programs [i].policy.accepts_housing [housing])
+            return &self->programs [i];
+        if (self->programs [i].is_default)
+            fallback = &self->programs [i];
+    }
+    return fallback;
+}
+
+json_t *
+dv_snapshot_source (dv_snapshot_t *self, const char *source_id)
+{
+    size_t index;
+    json_t *source;
+    json_array_foreach (json_object_get (self->json, "sources"), index, source) {
+        const char *id = json_string_value (json_object_get (source, "id"));
+        if (id && strcmp (id, source_id) == 0)
+            return source;
+    }
+    return NULL;
+}
+
+json_t *
+dv_snapshot_referral (dv_snapshot_t *self, const char *source_id, const char *referral_id)
+{
+    size_t index;
+    json_t *referral;
+    json_array_foreach (json_object_get (self->json, "referrals"), index, referral) {
+        const char *source = json_string_value (json_object_get (referral, "source"));
+        const char *id = json_string_value (json_object_get (referral, "referral_id"));
+        if (source && id && strcmp (source, source_id) == 0 && strcmp (id, referral_id) == 0)
+            return referral;
+    }
+    return NULL;
+}
+
+json_t *
+dv_snapshot_person (dv_snapshot_t *self, size_t index)
+{
+    return json_array_get (json_object_get (self->json, "persons"), index);
+}
+
+void
+dv_snap_program_assign (dv_snap_program_t *program, int cm_index, int64_t now_us)
+{
+    program->cms [cm_index].caseload++;
+    program->cms [cm_index].last_assigned = now_us;
+}
+
+int
+dv_snap_program_effective_score (dv_snap_program_t *program, const dv_wait_entry_t *entry,
+                                 int64_t now_us)
+{
+    int64_t days = (now_us - entry->received_us) / (86400LL * 1000000LL);
+    dv_score_t aged = dv_policy_score (&program->policy, DV_PATHWAY_ARREST_DIVERSION, false, false,
+                                       0, days > 100000 ? 100000 : (int) days);
+    int score = entry->score + aged.aging;
+    return score > 100 ? 100 : score;
+}
+
+//  True when a goes before b in promotion order: tier ascending, then
+//  aging-adjusted score descending, then received time ascending.
+static bool
+s_before (dv_snap_program_t *program, const dv_wait_entry_t *a, const dv_wait_entry_t *b,
+          int64_t now_us)
+{
+    if (a->tier != b->tier)
+        return a->tier < b->tier;
+    int sa = dv_snap_program_effective_score (program, a, now_us);
+    int sb = dv_snap_program_effective_score (program, b, now_us);
+    if (sa != sb)
+        return sa > sb;
+    if (a->received_us != b->received_us)
+        return a->received_us < b->received_us;
+    return a->id != 0 && (b->id == 0 || a->id < b->id);
+}
+
+static int
+s_position_of (dv_snap_program_t *program, const dv_wait_entry_t *entry, int64_t now_us)
+{
+    int position = 1;
+    for (size_t i = 0; i < program->wait_count; i++)
+        if (&program->waitlist [i] != entry && s_before (program, &program->waitlist [i], entry, now_us))
+            position++;
+    return position;
+}
+
+int
+dv_snap_program_wait (dv_snap_program_t *program, const dv_wait_entry_t *entry, int64_t now_us)
+{
+    if (program->wait_count == program->wait_alloc) {
+        program->wait_alloc *= 2;
+        program->waitlist = realloc (program->waitlist, program->wait_alloc * sizeof (dv_wait_entry_t));
+    }
+    program->waitlist [program->wait_count] = *entry;
+    return s_position_of (program, &program->waitlist [program->wait_count++], now_us);
+}
+
+int
+dv_snap_program_position (dv_snap_program_t *program, int64_t entry_id, int64_t now_us)
+{
+    for (size_t i = 0; i < program->wait_count; i++)
+        if (program->waitlist [i].id == entry_id)
+            return s_position_of (program, &program->waitlist [i], now_us);
+    return 0;
+}

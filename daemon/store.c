@@ -1,0 +1,317 @@
+/*  store — divertd's database thread. See store.h. */
+#include "store.h"
+#include "decide.h"
+#include "job.h"
+#include "dv_db.h"
+#include "dv_log.h"
+#include "dv_reply.h"
+
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 5000
+#define HEALTH_CHECK_MS 1000    //  idle connection check, so `ping` tells the truth
+
+typedef struct {
+    zsock_t *pipe;
+    dv_db_t *db;
+    char *decided_by;
+    bool reported_up;           //  what the server was last told
+    bool reported_once;
+    int backoff_ms;
+    int64_t next_attempt;       //  zclock_mono() of the next connect attempt
+    bool fatal;
+} s_store_t;
+
+typedef enum { S_OK, S_RETRY, S_FAILED } s_result_t;
+
+static void
+s_report (s_store_t *self, bool up)
+{
+    if (self->reported_once && self->reported_up == up)
+        return;
+    self->reported_once = true;
+    self->reported_up = up;
+    zsock_send (self->pipe, "ss", "DB", up ? "up" : "down");
+}
+
+static void
+s_connect (s_store_t *self)
+{
+    if (dv_db_connect (self->db) == 0) {
+        int version = dv_db_schema_version (self->db);
+        if (version == DV_SCHEMA_VERSION) {
+            self->backoff_ms = BACKOFF_MIN_MS;
+            dv_log_notice ("database connected (schema version %d)", version);
+            s_report (self, true);
+            return;
+        }
+        if (version >= 0) {
+            char message [200];
+            if (version == 0)
+                snprintf (message, sizeof message,
+                          "the database has no divert schema: run `divertctl migrate`");
+            else
+                snprintf (message, sizeof message,
+                          "the database schema is version %d but this divertd needs version %d: %s",
+                          version, DV_SCHEMA_VERSION,
+                          version < DV_SCHEMA_VERSION ? "run `divertctl migrate`" : "upgrade divertd");
+            self->fatal = true;
+            dv_db_disconnect (self->db);
+            zsock_send (self->pipe, "ss", "FATAL", message);
+            return;
+        }
+    }
+    if (!self->reported_once || self->reported_up)
+        dv_log_warning ("database unreachable: %s (retrying)", dv_db_error (self->db));
+    dv_db_disconnect (self->db);
+    s_report (self, false);
+    self->next_attempt = zclock_mono () + self->backoff_ms;
+    self->backoff_ms = self->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : self->backoff_ms * 2;
+}
+
+//  One parameter of JSON text to a function returning jsonb.
+static json_t *
+s_call (s_store_t *self, const char *sql, json_t *argument)
+{
+    char *text = json_dumps (argument, JSON_COMPACT);
+    const char *params [] = { text };
+    json_t *result = dv_db_json (self->db, sql, 1, params);
+    free (text);
+    return result;
+}
+
+static void
+s_rollback (s_store_t *self)
+{
+    if (dv_db_connected (self->db))
+        dv_db_command (self->db, "ROLLBACK");
+}
+
+//  Attach the committed replies and queue their events for publishing.
+static void
+s_deliver (dv_batch_t *batch, dv_job_t **jobs, const size_t *item_job, json_t *recorded)
+{
+    size_t index;
+    json_t *row;
+    json_array_foreach (recorded, index, row) {
+        dv_job_t *job = jobs [item_job [index]];
+        job->reply = dv_reply_for_request (json_object_get (row, "reply"),
+                                           dv_request_request_id (job->request), false);
+        json_array_append_new (batch->events, json_pack ("{s:O, s:O}",
+            "topic", json_object_get (row, "topic"), "event", json_object_get (row, "event")));
+    }
+}
+
+//  All of a batch's referrals in one transaction.
+static s_result_t
+s_intake (s_store_t *self, dv_batch_t *batch, dv_job_t **jobs, size_t count)
+{
+    json_t *keys = dv_decide_keys (jobs, count);
+    if (dv_db_command (self->db, "BEGIN")) {
+        json_decref (keys);
+        return S_FAILED;
+    }
+    json_t *snapshot_json = s_call (self, "SELECT divert.batch_begin($1::jsonb)", keys);
+    json_decref (keys);
+    dv_snapshot_t *snapshot = snapshot_json ? dv_snapshot_new (snapshot_json) : NULL;
+    if (!snapshot) {
+        s_rollback (self);
+        return S_FAILED;
+    }
+    size_t *item_job = calloc (count, sizeof (size_t));
+    json_t *items = dv_decide_batch (snapshot, jobs, count, item_job);
+    json_t *recorded = NULL;
+    s_result_t result = S_OK;
+    if (json_array_size (items) > 0) {
+        json_t *argument = json_pack ("{s:s, s:O}", "decided_by", self->decided_by, "items", items);
+        recorded = s_call (self, "SELECT divert.batch_record($1::jsonb)", argument);
+        json_decref (argument);
+        if (!recorded || json_array_size (recorded) != json_array_size (items))
+            result = strcmp (dv_db_sqlstate (self->db), "23514") == 0
+                  || strcmp (dv_db_sqlstate (self->db), "40001") == 0
+                  || strcmp (dv_db_sqlstate (self->db), "23505") == 0? S_RETRY: S_FAILED;
+    }
+    if (result == S_OK && dv_db_command (self->db, "COMMIT"))
+        result = S_FAILED;
+    if (result == S_OK)
+        s_deliver (batch, jobs, item_job, recorded);
+    else {
+        dv_log_warning ("intake transaction failed: %s", dv_db_error (self->db));
+        s_rollback (self);
+    }
+    json_decref (recorded);
+    json_decref (items);
+    free (item_job);
+    dv_snapshot_destroy (&snapshot);
+    return result;
+}
+
+static void
+s_reply_error (dv_job_t *job, const char *code, const char *message)
+{
+    job->reply = dv_reply_error (dv_request_request_id (job->request),
+                                 dv_request_referral_id (job->request), code, message, NULL);
+}
+
+//  status: the latest decision on one of the sender's own referrals.
+static void
+s_status (s_store_t *self, dv_job_t *job)
+{
+    const char *params [] = { job->sender.id, dv_request_referral_id (job->request) };
+    PGresult *result = dv_db_exec (self->db,
+        "SELECT s.revoked_at IS NOT NULL,"
+        "       (SELECT e.reply FROM decision_event e JOIN referral r ON r.id = e.referral_id"
+        "         WHERE r.source_id = s.id AND r.referral_id = lower($2) ORDER BY e.id DESC LIMIT 1)"
+        "  FROM source s WHERE s.id = $1", 2, params);
+    if (!result)
+        return;
+    if (PQntuples (result) == 1 && PQgetvalue (result, 0, 0) [0] == 't')
+        s_reply_error (job, "forbidden", "this key is no longer registered; contact the program's operator");
+    else
+    if (PQntuples (result) == 1 && !PQgetisnull (result, 0, 1)) {
+        json_t *stored = json_loads (PQgetvalue (result, 0, 1), 0, NULL);
+        job->reply = dv_reply_for_request (stored, dv_request_request_id (job->request), false);
+        json_decref (stored);
+    }
+    else
+        s_reply_error (job, "not_found", "no referral with this referral_id from this source");
+    PQclear (result);
+}
+
+//  replay: the sender's own events after since_seq (a monitor names the source).
+static void
+s_replay (s_store_t *self, dv_job_t *job)
+{
+    const char *source = dv_request_source_id (job->request);
+    if (!job->sender.monitor) {
+        if (source && strcmp (source, job->sender.id) != 0) {
+            s_reply_error (job, "forbidden", "a source may replay only its own events");
+            return;
+        }
+        source = job->sender.id;
+    }
+    else
+    if (!source) {
+        s_reply_error (job, "invalid", "a monitor key must name the source with source_id");
+        return;
+    }
+    char since [32], limit [32];
+    snprintf (since, sizeof since, "%lld", (long long) dv_request_since_seq (job->request));
+    snprintf (limit, sizeof limit, "%d", dv_request_limit (job->request) + 1);
+    const char *params [] = { source, since, limit };
+    PGresult *result = dv_db_exec (self->db,
+        "SELECT divert.event_wire(e) FROM decision_event e"
+        " WHERE e.source_id = $1 AND e.seq > $2::bigint ORDER BY e.seq LIMIT $3::int", 3, params);
+    if (!result)
+        return;
+    int rows = PQntuples (result);
+    int limit_n = dv_request_limit (job->request);
+    json_t *events = json_array ();
+    json_int_t next = dv_request_since_seq (job->request);
+    for (int i = 0; i < rows && i < limit_n; i++) {
+        json_t *event = json_loads (PQgetvalue (result, i, 0), 0, NULL);
+        next = json_integer_value (json_object_get (event, "seq"));
+        json_array_append_new (events, event);
+    }
+    PQclear (result);
+    job->reply = json_pack ("{s:i, s:s, s:o, s:I, s:b}", "v", 1, "type", "replay",
+                            "events", events, "next_seq", next, "more", rows > limit_n);
+    const char *request_id = dv_request_request_id (job->request);
+    if (request_id)
+        json_object_set_new (job->reply, "request_id", json_string (request_id));
+}
+
+static void
+s_run_batch (s_store_t *self, dv_batch_t *batch)
+{
+    dv_job_t **referrals = calloc (batch->count, sizeof (dv_job_t *));
+    size_t count = 0;
+    for (size_t i = 0; i < batch->count && dv_db_connected (self->db); i++) {
+        dv_job_t *job = batch->jobs [i];
+        switch (dv_request_type (job->request)) {
+            case DV_REQ_REFERRAL: referrals [count++] = job; break;
+            case DV_REQ_STATUS:   s_status (self, job); break;
+            case DV_REQ_REPLAY:   s_replay (self, job); break;
+            default:
+                s_reply_error (job, "internal", "this request type is not handled yet");
+        }
+    }
+    if (count > 0 && dv_db_connected (self->db)) {
+        s_result_t result = s_intake (self, batch, referrals, count);
+        if (result == S_RETRY && dv_db_connected (self->db))
+            result = s_intake (self, batch, referrals, count);
+    }
+    free (referrals);
+    if (dv_db_connected (self->db))
+        dv_batch_fail (batch, "internal", "the decision could not be recorded; nothing was recorded, send the same request again");
+}
+
+static void
+s_handle_pipe (s_store_t *self, bool *terminated)
+{
+    char *command = NULL;
+    void *pointer = NULL;
+    if (zsock_recv (self->pipe, "sp", &command, &pointer) == -1) {
+        *terminated = true;
+        return;
+    }
+    if (streq (command, "$TERM"))
+        *terminated = true;
+    else
+    if (streq (command, "BATCH")) {
+        dv_batch_t *batch = (dv_batch_t *) pointer;
+        if (!dv_db_connected (self->db) && !self->fatal && zclock_mono () >= self->next_attempt)
+            s_connect (self);
+        if (dv_db_connected (self->db)) {
+            s_run_batch (self, batch);
+            //  A connection that died while idle (say PostgreSQL restarted) is
+            //  found by the batch: reconnect once and run what is unanswered
+            //  again. Safe even if a COMMIT's outcome was unknown: a
+            //  resubmitted referral is found and answered as replayed.
+            if (!dv_db_connected (self->db) && !self->fatal) {
+                s_connect (self);
+                if (dv_db_connected (self->db))
+                    s_run_batch (self, batch);
+            }
+        }
+        if (!dv_db_connected (self->db))
+            dv_batch_fail (batch, "unavailable", "the database is unreachable; nothing was recorded, send the same request again later");
+        zsock_send (self->pipe, "sp", "DONE", batch);
+    }
+    free (command);
+}
+
+void
+dv_store_actor (zsock_t *pipe, void *args)
+{
+    dv_store_args_t *store_args = (dv_store_args_t *) args;
+    s_store_t self = { .pipe = pipe, .backoff_ms = BACKOFF_MIN_MS };
+    self.db = dv_db_new (store_args->conninfo, "divertd");
+    self.decided_by = strdup (store_args->decided_by);
+    zsock_signal (pipe, 0);
+
+    zpoller_t *poller = zpoller_new (pipe, NULL);
+    bool terminated = false;
+    while (!terminated) {
+        if (!self.fatal && !dv_db_connected (self.db) && zclock_mono () >= self.next_attempt)
+            s_connect (&self);
+        int timeout = HEALTH_CHECK_MS;
+        if (!self.fatal && !dv_db_connected (self.db)) {
+            int64_t wait = self.next_attempt - zclock_mono ();
+            timeout = wait < 0 ? 0 : (int) wait;
+        }
+        if (zpoller_wait (poller, timeout) == pipe)
+            s_handle_pipe (&self, &terminated);
+        else
+        if (zpoller_terminated (poller))
+            break;
+        else
+        if (dv_db_connected (self.db) && dv_db_command (self.db, "SELECT 1") != 0) {
+            dv_log_warning ("database connection lost: %s", dv_db_error (self.db));
+            dv_db_disconnect (self.db);
+            s_report (&self, false);
+        }
+    }
+    zpoller_destroy (&poller);
+    dv_db_destroy (&self.db);
+    free (self.decided_by);
+}

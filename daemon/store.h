@@ -1,0 +1,30 @@
+/*  store — divertd's database thread (a CZMQ actor).
+
+    It owns the PostgreSQL connection, so the event loop never blocks on the
+    database. The server sends it a batch of jobs; it runs them (one
+    transaction for all the batch's referrals, so a burst shares one commit)
+    and sends the batch back with every job's reply and the committed events
+    to publish. When the database is unreachable it answers `unavailable`
+    at once and reconnects with backoff.
+
+    Pipe messages (zsock_send pictures):
+      server -> store   "sp"  "BATCH", dv_batch_t *
+      store -> server   "sp"  "DONE", dv_batch_t *
+                        "ss"  "DB", "up" | "down"
+                        "ss"  "FATAL", message (e.g. an unknown schema version)
+*/
+#ifndef DV_STORE_H
+#define DV_STORE_H
+
+#include <czmq.h>
+
+typedef struct {
+    const char *conninfo;       //  libpq conninfo ("" = environment)
+    const char *decided_by;     //  recorded with each event, e.g. "divertd@host:pid"
+} dv_store_args_t;
+
+//  zactor_new (dv_store_actor, &args): args must live until the actor has started.
+void
+    dv_store_actor (zsock_t *pipe, void *args);
+
+#endif

@@ -1,0 +1,100 @@
+/*  zap — divertd's ZAP handler: registered, non-revoked keys only.
+    See zap.h. */
+#include "zap.h"
+#include "dv_db.h"
+#include "dv_log.h"
+
+typedef struct {
+    dv_db_t *db;
+    zhash_t *known;             //  Z85 key -> "kind:id", last seen admitted
+    int64_t next_connect;       //  zclock_mono(): don't hammer a database that is down
+} s_zap_t;
+
+//  The User-Id for a key, or NULL when it is unknown or revoked.
+static const char *
+s_lookup (s_zap_t *self, const char *key)
+{
+    if (!dv_db_connected (self->db) && zclock_mono () >= self->next_connect
+    &&  dv_db_connect (self->db) != 0)
+        self->next_connect = zclock_mono () + 1000;
+    const char *params [] = { key };
+    PGresult *result = dv_db_connected (self->db) ? dv_db_exec (self->db,
+        "SELECT kind || ':' || id FROM source WHERE public_key = $1 AND revoked_at IS NULL"
+        " UNION ALL "
+        "SELECT 'monitor:' || id FROM monitor WHERE public_key = $1 AND revoked_at IS NULL", 1, params)
+        : NULL;
+    if (!result)                //  database unreachable: the last answer we had
+        return zhash_lookup (self->known, key);
+    if (PQntuples (result) > 0)
+        zhash_update (self->known, key, strdup (PQgetvalue (result, 0, 0)));
+    else
+        zhash_delete (self->known, key);
+    PQclear (result);
+    return zhash_lookup (self->known, key);
+}
+
+static void
+s_handle_request (s_zap_t *self, zsock_t *handler)
+{
+    zmsg_t *request = zmsg_recv (handler);
+    if (!request)
+        return;
+    char *version = zmsg_popstr (request);
+    char *sequence = zmsg_popstr (request);
+    char *domain = zmsg_popstr (request);
+    char *address = zmsg_popstr (request);
+    char *identity = zmsg_popstr (request);
+    char *mechanism = zmsg_popstr (request);
+    zframe_t *credentials = zmsg_pop (request);
+    const char *user_id = NULL;
+    if (version && streq (version, "1.0") && mechanism && streq (mechanism, "CURVE")
+    &&  credentials && zframe_size (credentials) == 32) {
+        char key [41];
+        zmq_z85_encode (key, zframe_data (credentials), 32);
+        user_id = s_lookup (self, key);
+        if (!user_id)
+            dv_log_notice ("refused a connection from %s: unknown or revoked key", address ? address : "?");
+    }
+    zmsg_t *reply = zmsg_new ();
+    zmsg_addstr (reply, "1.0");
+    zmsg_addstr (reply, sequence ? sequence : "");
+    zmsg_addstr (reply, user_id ? "200" : "400");
+    zmsg_addstr (reply, user_id ? "OK" : "key not registered");
+    zmsg_addstr (reply, user_id ? user_id : "");
+    zmsg_addmem (reply, NULL, 0);
+    zmsg_send (&reply, handler);
+    zframe_destroy (&credentials);
+    free (version); free (sequence); free (domain); free (address); free (identity); free (mechanism);
+    zmsg_destroy (&request);
+}
+
+void
+dv_zap_actor (zsock_t *pipe, void *conninfo)
+{
+    s_zap_t self = { 0 };
+    self.db = dv_db_new ((const char *) conninfo, "divertd-zap");
+    self.known = zhash_new ();
+    zhash_autofree (self.known);
+    zsock_t *handler = zsock_new_rep ("@inproc://zeromq.zap.01");
+    zsock_signal (pipe, handler ? 0 : 1);
+    zpoller_t *poller = zpoller_new (pipe, handler, NULL);
+    while (handler) {
+        void *which = zpoller_wait (poller, -1);
+        if (which == handler)
+            s_handle_request (&self, handler);
+        else
+        if (which == pipe) {
+            char *command = zstr_recv (pipe);
+            bool term = !command || streq (command, "$TERM");
+            free (command);
+            if (term)
+                break;
+        }
+        else
+            break;
+    }
+    zpoller_destroy (&poller);
+    zsock_destroy (&handler);
+    zhash_destroy (&self.known);
+    dv_db_destroy (&self.db);
+}

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# run-all.sh — `make check`'s test run. Usage: run-all.sh BUILD_DIR (e.g. build/asan)
+#
+# 1. unit tests: every BUILD/tests/test_* binary (pure logic, no database)
+# 2. a private PostgreSQL cluster (tests/harness/pg.sh) and a template
+#    database migrated with the real `divertctl migrate`
+# 3. SQL tests: sql/tests/*.sh, each against a fresh copy of the template
+# 4. integration tests: BUILD/tests/it_* binaries and tests/integration/*.sh,
+#    each with a fresh database, real divertd, real CURVE sockets
+#
+# Each test prints "NAME: N passed, N failed" as its last summary line; this
+# script adds them up and ends with one line "N passed, N failed".
+# Environment given to every database test:
+#   PGHOST PGPORT PGUSER PGDATABASE (its own fresh database)
+#   DIVERT_BIN (directory of divertd, divertctl, divert-submit, divert-watch)
+#   DIVERT_SQL_DIR (the migrations), DIVERT_TMP (a scratch directory of its own)
+#   DIVERT_PORT_BASE (20 TCP ports from here are the test's own)
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+BUILD=${1:-build/asan}
+ROOT=$(pwd)
+export DIVERT_BIN=$ROOT/$BUILD/bin DIVERT_SQL_DIR=$ROOT/sql
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:exitcode=86}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$ROOT/tests/harness/lsan.supp}
+WORK=$(mktemp -d /tmp/divert-check.XXXXXX)
+chmod 755 "$WORK"
+PGPORT_PRIVATE=$(( 20000 + RANDOM % 20000 ))
+passed=0; failed=0; failures=()
+
+cleanup() {
+    tests/harness/pg.sh stop "$WORK/pg" >/dev/null 2>&1
+    [ -n "${KEEP:-}" ] || rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# Run one test; its output goes to a log; its summary line is counted.
+# A test that crashes or prints no summary counts as one failure.
+run_test() {
+    local name=$1; shift
+    local log="$WORK/logs/$name.log"
+    mkdir -p "$WORK/logs"
+    local start=$SECONDS
+    "$@" >"$log" 2>&1
+    local rc=$?
+    local line; line=$(grep -E '^[^ ]+: [0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
+    local p=0 f=0
+    if [ -n "$line" ]; then
+        p=$(sed -E 's/.*: ([0-9]+) passed, ([0-9]+) failed.*/\1/' <<<"$line")
+        f=$(sed -E 's/.*: ([0-9]+) passed, ([0-9]+) failed.*/\2/' <<<"$line")
+    fi
+    if [ $rc -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+    [ -n "$line" ] || f=$(( f > 0 ? f : 1 ))
+    passed=$((passed + p)); failed=$((failed + f))
+    if [ "$f" -gt 0 ]; then
+        failures+=("$name")
+        echo "FAIL $name ($p passed, $f failed, exit $rc, $((SECONDS - start))s) — log follows:"
+        sed 's/^/    | /' "$log" | grep -v '^    | ok - ' | tail -n 60
+    else
+        echo "ok   $name ($p passed, $((SECONDS - start))s)"
+    fi
+}
+
+echo "== unit tests"
+for t in "$BUILD"/tests/test_*; do
+    [ -x "$t" ] && run_test "$(basename "$t")" "$t"
+done
+
+echo "== PostgreSQL (private cluster on port $PGPORT_PRIVATE)"
+if ! tests/harness/pg.sh start "$WORK/pg" "$PGPORT_PRIVATE"; then
+    echo "could not start PostgreSQL"; echo "$passed passed, $((failed + 1)) failed"; exit 1
+fi
+eval "$(tests/harness/pg.sh env "$WORK/pg" "$PGPORT_PRIVATE")"
+if ! PGDATABASE=divert "$DIVERT_BIN/divertctl" migrate >"$WORK/migrate.log" 2>&1; then
+    cat "$WORK/migrate.log"; echo "$passed passed, $((failed + 1)) failed"; exit 1
+fi
+psql -qc "ALTER DATABASE divert IS_TEMPLATE true" postgres
+
+n=0
+fresh_db() {
+    n=$((n + 1))
+    local db="t${n}_$1"; db=${db//[^a-zA-Z0-9_]/_}
+    psql -qc "CREATE DATABASE \"$db\" TEMPLATE divert" postgres
+    echo "$db"
+}
+
+run_db_test() {
+    local name=$1; shift
+    local db; db=$(fresh_db "$name")
+    local tmp="$WORK/tmp/$name"; mkdir -p "$tmp"; chmod 777 "$tmp"
+    PGDATABASE=$db DIVERT_TMP=$tmp DIVERT_PORT_BASE=$(( 30000 + (n * 20) % 20000 + RANDOM % 10 * 2000 )) \
+        run_test "$name" "$@"
+}
+
+echo "== SQL tests"
+for t in sql/tests/*.sh; do
+    [ -f "$t" ] && run_db_test "sql_$(basename "$t" .sh)" bash "$t"
+done
+
+echo "== integration tests"
+for t in "$BUILD"/tests/it_*; do
+    [ -x "$t" ] && run_db_test "$(basename "$t")" "$t"
+done
+for t in tests/integration/*.sh; do
+    [ -f "$t" ] && run_db_test "$(basename "$t" .sh)" bash "$t"
+done
+
+if [ ${#failures[@]} -gt 0 ]; then echo "failed: ${failures[*]}"; fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
