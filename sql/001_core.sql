@@ -85,6 +85,26 @@ CREATE TABLE source (
     created_at timestamptz NOT NULL DEFAULT now()
 );
 
+-- Events are published on the topic decision.<kind>.<id>, and ZeroMQ matches
+-- subscriptions by prefix: if one source's id began with another's of the same
+-- kind ("spd", "spd2"), the first could read the second's events. Refuse such ids.
+CREATE FUNCTION s_source_id_not_prefix() RETURNS trigger LANGUAGE plpgsql
+    SET search_path = divert, pg_catalog AS $$
+DECLARE
+    other text;
+BEGIN
+    SELECT id INTO other FROM source
+     WHERE kind = NEW.kind AND id <> NEW.id
+       AND (starts_with(id, NEW.id) OR starts_with(NEW.id, id)) LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'divert: source id % and % (both %) must not begin with one another: their event topics would overlap',
+            NEW.id, other, NEW.kind USING ERRCODE = 'check_violation';
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER source_id_not_prefix BEFORE INSERT OR UPDATE OF id, kind ON source
+    FOR EACH ROW EXECUTE FUNCTION s_source_id_not_prefix();
+
 -- Operator monitors: may subscribe to every event and replay any source.
 CREATE TABLE monitor (
     id         text PRIMARY KEY CHECK (id ~ '^[a-z0-9][a-z0-9_-]{0,31}$'),

@@ -1,0 +1,85 @@
+/*  itest — what the integration tests share: a site in a fresh database
+    (made with the real divertctl), real divertd processes, and real CURVE
+    clients. Reads the environment tests/harness/run-all.sh gives each test:
+    PG*, DIVERT_BIN, DIVERT_SQL_DIR, DIVERT_TMP, DIVERT_PORT_BASE.
+*/
+#ifndef ITEST_H
+#define ITEST_H
+
+#include <czmq.h>
+#include <jansson.h>
+#include "dv_client.h"
+#include "dv_db.h"
+
+#define ITEST_MAX_DAEMONS 4
+
+typedef struct _itest_t itest_t;
+
+//  Set up: server keypair, config files (one per daemon slot, own ports).
+itest_t *
+    itest_new (void);
+void
+    itest_destroy (itest_t **self_p);
+
+//  Run divertctl with these arguments (printf-style, shell words); returns
+//  its exit status. Output goes to the test log.
+int
+    itest_ctl (itest_t *self, const char *format, ...) __attribute__ ((format (printf, 2, 3)));
+
+//  Run SQL (no result) / one value as text (caller frees; NULL on error).
+int
+    itest_sql (itest_t *self, const char *sql);
+char *
+    itest_sql_value (itest_t *self, const char *sql);
+long
+    itest_sql_long (itest_t *self, const char *sql);
+
+//  Register a source / monitor with divertctl; its cert is DIVERT_TMP/<id>.cert.
+void
+    itest_add_source (itest_t *self, const char *id, const char *kind);
+void
+    itest_add_monitor (itest_t *self, const char *id);
+void
+    itest_add_cm (itest_t *self, const char *id, const char *program);
+
+//  Start daemon `slot` (0..3) and wait until it answers ping with db up.
+//  Returns its pid, or -1.
+int
+    itest_daemon_start (itest_t *self, int slot);
+//  Signal it and wait for it to exit; returns its exit status (or 128+sig).
+int
+    itest_daemon_stop (itest_t *self, int slot, int signum);
+const char *
+    itest_intake (itest_t *self, int slot);
+const char *
+    itest_decisions (itest_t *self, int slot);
+const char *
+    itest_cert (itest_t *self, const char *id);     //  DIVERT_TMP/<id>.cert
+const char *
+    itest_server_cert (itest_t *self);
+const char *
+    itest_tmp (itest_t *self);
+//  Append a line to daemon slot's config file before it starts (e.g. to
+//  point it at another database).
+void
+    itest_config_append (itest_t *self, int slot, const char *line);
+
+//  A client for a registered key, on daemon `slot`'s intake.
+dv_client_t *
+    itest_client (itest_t *self, const char *id, int slot);
+
+//  A referral request; fields may be overridden afterwards with json_object_set.
+//  pathway e.g. "arrest_diversion"; a fresh UUID and a unique person each time.
+json_t *
+    itest_referral (const char *pathway, const char *housing);
+
+//  Send and return the reply's "decision" (or "error:<code>"), caller frees.
+char *
+    itest_decide (dv_client_t *client, json_t *request, json_t **reply_p);
+
+//  The PostgreSQL cluster's data directory and pg_ctl, to stop and start it
+//  (only the harness's own private cluster).
+int
+    itest_pg_ctl (itest_t *self, const char *action);
+
+#endif
