@@ -35,12 +35,13 @@ struct _dv_server_t {
 //  ---------------------------------------------------------------------------
 //  Replies
 
+//  Send a reply on the envelope; takes the routing id (*routing_id_p = NULL).
 static void
-s_send_reply (dv_server_t *self, zframe_t *routing_id, json_t *reply)
+s_send_reply (dv_server_t *self, zframe_t **routing_id_p, json_t *reply)
 {
     char *text = dv_reply_encode (reply);
     zmsg_t *msg = zmsg_new ();
-    zmsg_append (msg, &routing_id);
+    zmsg_append (msg, routing_id_p);
     zmsg_addmem (msg, NULL, 0);
     zmsg_addstr (msg, text ? text : "{}");
     zmsg_send (&msg, self->intake);
@@ -48,13 +49,13 @@ s_send_reply (dv_server_t *self, zframe_t *routing_id, json_t *reply)
 }
 
 static void
-s_send_error (dv_server_t *self, zframe_t *routing_id, dv_request_t *request,
+s_send_error (dv_server_t *self, zframe_t **routing_id_p, dv_request_t *request,
               const char *code, const char *message)
 {
     json_t *reply = dv_reply_error (request ? dv_request_request_id (request) : NULL,
                                     request ? dv_request_referral_id (request) : NULL,
                                     code, message, NULL);
-    s_send_reply (self, routing_id, reply);
+    s_send_reply (self, routing_id_p, reply);
     json_decref (reply);
 }
 
@@ -194,8 +195,7 @@ s_store_ready (zloop_t *loop, zsock_t *reader, void *arg)
         for (size_t i = 0; i < batch->count; i++) {
             dv_job_t *job = batch->jobs [i];
             s_log_reply (self, job);
-            s_send_reply (self, job->routing_id, job->reply);
-            job->routing_id = NULL;     //  sent (zmsg_append took it)
+            s_send_reply (self, &job->routing_id, job->reply);
         }
         s_publish (self, batch->events);
         dv_batch_destroy (&batch);
@@ -255,8 +255,7 @@ s_handle_request (dv_server_t *self, zframe_t **routing_id_p, zframe_t *body)
 {
     dv_sender_t sender;
     if (!s_sender (body, &sender)) {
-        s_send_error (self, *routing_id_p, NULL, "forbidden", "this connection has no registered key");
-        *routing_id_p = NULL;
+        s_send_error (self, routing_id_p, NULL, "forbidden", "this connection has no registered key");
         return;
     }
     dv_request_t *request = dv_request_new (zframe_data (body), zframe_size (body));
@@ -267,7 +266,7 @@ s_handle_request (dv_server_t *self, zframe_t **routing_id_p, zframe_t *body)
                                         dv_request_error_message (request), dv_request_errors (request));
         dv_log_fields_t fields = { .source_id = sender.id, .reason = dv_request_error_code (request) };
         dv_log_fields (LOG_NOTICE, &fields, "invalid request: %s", dv_request_error_message (request));
-        s_send_reply (self, *routing_id_p, reply);
+        s_send_reply (self, routing_id_p, reply);
         json_decref (reply);
         self->errors++;
     }
@@ -277,7 +276,7 @@ s_handle_request (dv_server_t *self, zframe_t **routing_id_p, zframe_t *body)
         const char *request_id = dv_request_request_id (request);
         if (request_id)
             json_object_set_new (reply, "request_id", json_string (request_id));
-        s_send_reply (self, *routing_id_p, reply);
+        s_send_reply (self, routing_id_p, reply);
         json_decref (reply);
     }
     else
@@ -298,13 +297,9 @@ s_handle_request (dv_server_t *self, zframe_t **routing_id_p, zframe_t *body)
         s_dispatch (self);
     }
     if (refusal) {
-        s_send_error (self, *routing_id_p, request, code, refusal);
-        *routing_id_p = NULL;
+        s_send_error (self, routing_id_p, request, code, refusal);
         self->errors++;
     }
-    else
-    if (*routing_id_p)
-        zframe_destroy (routing_id_p);  //  answered above with a copy
     dv_request_destroy (&request);
 }
 
@@ -322,18 +317,13 @@ s_intake_ready (zloop_t *loop, zsock_t *reader, void *arg)
         //  A DEALER must send an empty frame, then one JSON frame (protocol.md).
         json_t *reply = dv_reply_error (NULL, NULL, "invalid",
             "a request is an empty delimiter frame and then one JSON frame", NULL);
-        s_send_reply (self, routing_id, reply);
+        s_send_reply (self, &routing_id, reply);
         json_decref (reply);
         self->errors++;
     }
-    else {
-        zframe_t *body = zmsg_last (msg);
-        //  s_send_reply consumes the routing id; keep our own for the job
-        zframe_t *copy = zframe_dup (routing_id);
-        s_handle_request (self, &copy, body);
-        zframe_destroy (&copy);
-        zframe_destroy (&routing_id);
-    }
+    else
+        s_handle_request (self, &routing_id, zmsg_last (msg));
+    zframe_destroy (&routing_id);       //  if nothing took it
     zmsg_destroy (&msg);
     return 0;
 }
@@ -366,17 +356,19 @@ s_decisions_ready (zloop_t *loop, zsock_t *reader, void *arg)
     size_t size = zframe_size (frame);
     dv_sender_t sender;
     if (size >= 1 && (data [0] == 0 || data [0] == 1) && s_sender (frame, &sender)) {
-        char *topic = strndup ((char *) data + 1, size - 1);
+        //  XPUB manual mode: the option applies to the pipe this came from.
+        //  (CZMQ's zsock_set_subscribe is for SUB sockets only.)
+        void *handle = zsock_resolve (self->decisions);
+        const char *topic = (const char *) data + 1;
         if (data [0] == 0)
-            zsock_set_unsubscribe (self->decisions, topic);
+            zmq_setsockopt (handle, ZMQ_UNSUBSCRIBE, topic, size - 1);
         else
         if (s_may_subscribe (&sender, topic, size - 1))
-            zsock_set_subscribe (self->decisions, topic);
+            zmq_setsockopt (handle, ZMQ_SUBSCRIBE, topic, size - 1);
         else {
             dv_log_fields_t fields = { .source_id = sender.id };
             dv_log_fields (LOG_WARNING, &fields, "refused a subscription outside the key's own topic");
         }
-        free (topic);
     }
     zframe_destroy (&frame);
     return 0;
@@ -547,9 +539,8 @@ dv_server_run (dv_server_t *self)
     //  Answer anything still queued (only when stopping on a fatal error).
     dv_job_t *job;
     while ((job = (dv_job_t *) zlistx_detach (self->queue, NULL))) {
-        s_send_error (self, job->routing_id, job->request, "unavailable",
+        s_send_error (self, &job->routing_id, job->request, "unavailable",
                       "divertd is shutting down; nothing was recorded, send the same request again later");
-        job->routing_id = NULL;
         dv_job_destroy (&job);
     }
     dv_log_notice ("stopped");
