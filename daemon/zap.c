@@ -26,7 +26,7 @@ s_lookup (s_zap_t *self, const char *key)
     if (!result)                //  database unreachable: the last answer we had
         return zhash_lookup (self->known, key);
     if (PQntuples (result) > 0)
-        zhash_update (self->known, key, strdup (PQgetvalue (result, 0, 0)));
+        zhash_update (self->known, key, PQgetvalue (result, 0, 0));     //  autofree: copied
     else
         zhash_delete (self->known, key);
     PQclear (result);

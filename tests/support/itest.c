@@ -36,7 +36,9 @@ itest_new (void)
     for (int slot = 0; slot < ITEST_MAX_DAEMONS; slot++) {
         snprintf (self->intake [slot], 64, "tcp://127.0.0.1:%d", self->port_base + slot * 2);
         snprintf (self->decisions [slot], 64, "tcp://127.0.0.1:%d", self->port_base + slot * 2 + 1);
-        snprintf (self->config [slot], 600, "%s/divertd-%d.conf", self->tmp, slot);
+        char path [600];
+        snprintf (path, sizeof path, "%s/divertd-%d.conf", s_env ("DIVERT_TMP", "/tmp"), slot);
+        memcpy (self->config [slot], path, sizeof path);
         FILE *file = fopen (self->config [slot], "w");
         fprintf (file, "divertd\n    intake = %s\n    decisions = %s\n    server_cert = %s\n"
                        "    log = stderr\n    waitlist_recheck = 1s\n",
@@ -94,6 +96,8 @@ itest_sql_value (itest_t *self, const char *sql)
     if (!dv_db_connected (self->db))
         dv_db_connect (self->db);
     PGresult *result = dv_db_exec (self->db, sql, 0, NULL);
+    if (!result && !dv_db_connected (self->db) && dv_db_connect (self->db) == 0)
+        result = dv_db_exec (self->db, sql, 0, NULL);     //  the server was restarted
     if (!result) {
         printf ("  sql error: %s\n", dv_db_error (self->db));
         return NULL;
