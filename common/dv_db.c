@@ -64,7 +64,9 @@ dv_db_connect (dv_db_t *self)
     }
     //  Bound how long any statement may hold a lock (a stuck statement must
     //  not hold every program's row lock forever).
+    //  Short OLTP statements: JIT compilation only adds latency.
     if (dv_db_command (self, "SET statement_timeout = '15s'")
+    ||  dv_db_command (self, "SET jit = off")
     ||  dv_db_command (self, "SET search_path = divert, pg_catalog")) {
         dv_db_disconnect (self);
         return -1;

@@ -79,6 +79,7 @@ main (int argc, char *argv [])
         fprintf (stderr, "usage: bench_intake INTAKE SERVER_CERT CLIENT_CERT CLIENTS INFLIGHT TOTAL LABEL\n");
         return 64;
     }
+    zsys_init ();               //  before any thread touches CZMQ
     int clients = atoi (argv [4]), inflight = atoi (argv [5]), total = atoi (argv [6]);
     s_client_t *c = calloc (clients, sizeof *c);
     pthread_t *threads = calloc (clients, sizeof *threads);
