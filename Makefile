@@ -43,7 +43,7 @@ help:
 deps:
 	@tests/harness/deps.sh
 
-$(BUILD)/obj/%.o: %.c $(wildcard common/*.h daemon/*.h tests/support/*.h)
+$(BUILD)/obj/%.o: %.c $(wildcard common/*.h daemon/*.h clients/*/*.h tests/support/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
