@@ -571,16 +571,15 @@ s_capture_ids (dv_request_t *self)
     if (json_is_string (value) && s_string_chars (value) <= S_REQUEST_ID_MAX)
         self->request_id = json_string_value (value);
 
+    //  Echoed only when it is a UUID: a client that put something else in the
+    //  field (a name, say) must not see it copied into replies or logs.
     value = json_object_get (self->root, "referral_id");
-    if (json_is_string (value) && s_string_chars (value) <= S_REQUEST_ID_MAX) {
+    if (json_is_string (value) && s_valid_uuid (json_string_value (value), json_string_length (value))) {
         const char *text = json_string_value (value);
-        self->referral_id = text;
-        if (s_valid_uuid (text, json_string_length (value))) {
-            for (int index = 0; index < 36; index++)
-                self->referral_id_buf [index] = (char) tolower ((unsigned char) text [index]);
-            self->referral_id_buf [36] = '\0';
-            self->referral_id = self->referral_id_buf;
-        }
+        for (int index = 0; index < 36; index++)
+            self->referral_id_buf [index] = (char) tolower ((unsigned char) text [index]);
+        self->referral_id_buf [36] = '\0';
+        self->referral_id = self->referral_id_buf;
     }
 }
 

@@ -103,8 +103,9 @@ dv_req_type_t
 const char *
     dv_request_request_id (dv_request_t *self);
 
-//  The referral_id string when present (also on invalid requests, if it is
-//  a string of at most 64 chars); else NULL.
+//  The referral_id, lower-cased, when it is a well-formed UUID (also on
+//  invalid requests, so the error reply can echo it); else NULL (never echo
+//  what might be personal data).
 const char *
     dv_request_referral_id (dv_request_t *self);
 

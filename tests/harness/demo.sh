@@ -36,16 +36,14 @@ site() {
     "$ctl" migrate
     [ -f "$VAR/keys/server.cert" ] || "$ctl" keygen "$VAR/keys/server.cert"
     if [ "$(psql -Atc 'SELECT count(*) FROM divert.source')" = 0 ]; then
-        say "A demo site: LEAD (3 case managers), CO-LEAD (2), three sources and a monitor"
+        say "A demo site: LEAD (2 case managers), CO-LEAD (1), three sources and a monitor"
         "$ctl" source add spd --kind police --name "City Police Department" --cert-out "$VAR/keys/spd.cert"
         "$ctl" source add harbor-outreach --kind community --name "Harbor Outreach Collective" --cert-out "$VAR/keys/harbor-outreach.cert"
         "$ctl" source add county-court --kind court --name "County Pretrial Court" --cert-out "$VAR/keys/county-court.cert"
         "$ctl" monitor add ops --cert-out "$VAR/keys/ops.cert"
         "$ctl" cm add cm-rivera --program LEAD --name "A. Rivera"
         "$ctl" cm add cm-okafor --program LEAD --name "B. Okafor"
-        "$ctl" cm add cm-nguyen --program LEAD --name "C. Nguyen"
         "$ctl" cm add cm-haddad --program CO-LEAD --name "D. Haddad"
-        "$ctl" cm add cm-lindqvist --program CO-LEAD --name "E. Lindqvist"
         "$ctl" outreach add or-santos --name "F. Santos"
         "$ctl" program set LEAD --areas downtown,belltown,waterfront,central --exclude-offenses DEAL-PROFIT,EXPLOIT-MINOR >/dev/null
         "$ctl" program set CO-LEAD --areas downtown,belltown,waterfront,central >/dev/null
@@ -59,7 +57,7 @@ site() {
 # the pacing line so waitlists and declines appear.
 stream() {
     local source=$1 count=$2 seed=$3
-    local areas=(downtown belltown waterfront central downtown belltown harbor)
+    local areas=(downtown belltown waterfront central downtown belltown downtown central harbor)
     local offenses=(VUCSA-POSS VUCSA-POSS TRESPASS THEFT-3 VUCSA-POSS DEAL-PROFIT)
     RANDOM=$seed
     for i in $(seq "$count"); do
@@ -71,8 +69,8 @@ stream() {
             county-court) pathway=pretrial_diversion ;;
         esac
         area=${areas[RANDOM % ${#areas[@]}]}
-        case $((RANDOM % 10)) in 0) housing=hotel ;; 1) housing=hotel ;; 2) housing=sheltered ;; *) housing=unsheltered ;; esac
-        case $((RANDOM % 8)) in 0) bh='[]' ;; 1|2) bh='["substance_use"]' ;; 3) bh='["mental_health"]' ;; *) bh='["substance_use","mental_health"]' ;; esac
+        case $((RANDOM % 12)) in 0|1) housing=hotel ;; 2) housing=sheltered ;; *) housing=unsheltered ;; esac
+        case $((RANDOM % 12)) in 0) bh='[]' ;; 1|2) bh='["substance_use"]' ;; 3) bh='["mental_health"]' ;; *) bh='["substance_use","mental_health"]' ;; esac
         consent=true; ((RANDOM % 15)) || consent=false
         if [ "$pathway" = arrest_diversion ] || [ "$pathway" = pretrial_diversion ]; then
             offense=",\"offense\":{\"code\":\"${offenses[RANDOM % ${#offenses[@]}]}\"}"
@@ -105,9 +103,9 @@ CONF
     fi
     local common=(--endpoint tcp://127.0.0.1:7461 --server-key "$VAR/keys/server.cert")
     local seed; seed=$(( $(date +%s) % 97 + 1 ))
-    for source in spd harbor-outreach county-court spd spd harbor-outreach; do
+    for source in spd harbor-outreach county-court spd harbor-outreach county-court spd spd spd; do
         say "Referrals from $source"
-        stream "$source" 14 "$((seed++))" >"$VAR/stream.jsonl"
+        stream "$source" 15 "$((seed++))" >"$VAR/stream.jsonl"
         "$BIN/divert-submit" "${common[@]}" --cert "$VAR/keys/$source.cert" "$VAR/stream.jsonl" || true
     done
     say "Capacity now"
