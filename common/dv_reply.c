@@ -53,25 +53,6 @@ dv_reply_encode (json_t *reply)
 }
 
 json_t *
-dv_reply_decision (const char *referral_id, const char *decision, const char *reason,
-                   const char *program, const char *cm_id, const char *cm_name,
-                   int tier, int score, json_t *waitlist)
-{
-    json_t *reply = json_pack ("{s:i, s:s, s:s, s:s, s:s, s:{s:i, s:i}, s:b}",
-                               "v", 1, "type", "decision", "referral_id", referral_id,
-                               "decision", decision, "reason", reason,
-                               "priority", "tier", tier, "score", score, "replayed", 0);
-    if (program)
-        json_object_set_new (reply, "program", json_string (program));
-    if (cm_id)
-        json_object_set_new (reply, "case_manager",
-                             json_pack ("{s:s, s:s}", "id", cm_id, "name", cm_name ? cm_name : ""));
-    if (waitlist)
-        json_object_set_new (reply, "waitlist", waitlist);
-    return reply;
-}
-
-json_t *
 dv_reply_for_request (json_t *stored, const char *request_id, bool replayed)
 {
     json_t *reply = json_deep_copy (stored);

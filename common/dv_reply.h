@@ -1,6 +1,8 @@
-/*  dv_reply — build DIVERT/1 reply and event frames (protocol.md "Replies" and
-    "Events"). Every JSON object the daemon sends is made here, so the wire
-    shape lives in one file. Nothing here takes personal data.
+/*  dv_reply — build the DIVERT/1 replies divertd answers without the database
+    (errors, pong) and prepare stored ones for sending. A `decision` reply is
+    stored with its event, so it is built where the event is written: SQL
+    function divert.s_reply (sql/002_intake.sql). Event frames are built by
+    divert.event_wire. Nothing here takes personal data.
 */
 #ifndef DV_REPLY_H
 #define DV_REPLY_H
@@ -18,17 +20,6 @@ json_t *
 //  {"v":1,"type":"pong","db":"up"|"down","version":DIVERT_VERSION}
 json_t *
     dv_reply_pong (bool db_up);
-
-//  A decision reply as stored with its event (protocol.md "decision"), without
-//  request_id, seq and decided_at (added when it is recorded and sent):
-//  {"v":1,"type":"decision","referral_id","decision","reason","program",
-//   "case_manager"?: {"id","name"}, "priority": {"tier","score"},
-//   "waitlist"?: {...}, "replayed": false}
-//  cm_id NULL leaves out case_manager; waitlist (stolen) may be NULL.
-json_t *
-    dv_reply_decision (const char *referral_id, const char *decision, const char *reason,
-                       const char *program, const char *cm_id, const char *cm_name,
-                       int tier, int score, json_t *waitlist);
 
 //  A stored reply made ready to send: a copy with "request_id" (when not
 //  NULL) and "replayed" set.

@@ -160,22 +160,17 @@ s_decide (s_decision_t *d)
     }
 }
 
-//  The item divert.batch_record() writes for one decision.
+//  The item divert.batch_record() writes for one decision (the reply is
+//  built from it in SQL, divert.s_reply, and stored with the event).
 static json_t *
 s_item (s_decision_t *d)
 {
     const dv_referral_t *r = d->r;
     dv_snap_program_t *p = d->program;
     const char *cm_id = d->cm_index >= 0 ? p->cms [d->cm_index].id : NULL;
-    const char *cm_name = d->cm_index >= 0 ? p->cm_names [d->cm_index] : NULL;
-    const char *decision = dv_decision_name (d->outcome.decision);
-    const char *reason = dv_reason_name (d->outcome.reason);
-    json_t *reply = dv_reply_decision (r->referral_id, decision, reason, p->policy.name,
-                                       cm_id, cm_name, d->tier, d->score.total,
-                                       json_incref (d->waitlist_reply));
     json_t *item = json_pack (
         "{s:s, s:s, s:O, s:{s:s?, s:s?, s:s?, s:s?}, s:s, s:i, s:s, s:s, s:O, s:s,"
-        " s:s, s:s, s:s?, s:i, s:{s:i, s:i, s:i, s:i}, s:o, s:i, s:b, s:O?, s:I, s:o}",
+        " s:s, s:s, s:s?, s:i, s:{s:i, s:i, s:i, s:i}, s:o, s:i, s:b, s:O?, s:I, s:o?}",
         "source", d->job->sender.id,
         "referral_id", r->referral_id,
         "person_id", json_object_get (d->person, "person_id"),
@@ -187,8 +182,8 @@ s_item (s_decision_t *d)
         "submitted_at", r->submitted_at,
         "payload", dv_request_payload (d->job->request),
         "digest", dv_request_digest (d->job->request),
-        "decision", decision,
-        "reason", reason,
+        "decision", dv_decision_name (d->outcome.decision),
+        "reason", dv_reason_name (d->outcome.reason),
         "case_manager", cm_id,
         "score", d->score.total,
         "components", "pathway", d->score.pathway, "acuity", d->score.acuity,
@@ -198,8 +193,7 @@ s_item (s_decision_t *d)
         "waitlist_new", d->waitlist_new,
         "waitlist_link", d->waitlist_link,
         "waitlist_expires_us", (json_int_t) d->expires_us,
-        "reply", reply);
-    json_decref (d->waitlist_reply);
+        "waitlist", d->waitlist_reply);
     return item;
 }
 

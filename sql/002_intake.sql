@@ -17,6 +17,8 @@
 
 SET LOCAL search_path = divert, pg_catalog;
 
+ALTER TABLE referral ADD COLUMN score int;       -- the priority score at intake
+
 -- Microseconds since the epoch, the time unit between C and SQL.
 CREATE FUNCTION s_us(t timestamptz) RETURNS bigint LANGUAGE sql IMMUTABLE
     AS $$ SELECT (extract(epoch FROM t) * 1000000)::bigint $$;
@@ -38,6 +40,23 @@ $$;
 CREATE FUNCTION event_topic(source_id text) RETURNS text LANGUAGE sql STABLE
     SET search_path = divert, pg_catalog AS $$
     SELECT 'decision.' || kind || '.' || id FROM source WHERE id = source_id
+$$;
+
+-- The decision reply (protocol.md "decision") as stored with its event, without
+-- request_id (added per request when sent). The one place the reply is built:
+-- intake, promotion, expiry, withdrawal and lapse all come through here.
+CREATE FUNCTION s_reply(referral_uuid text, seq bigint, at timestamptz, decision text, reason text,
+                        program text, cm text, tier int, score int, waitlist jsonb) RETURNS jsonb
+    LANGUAGE sql STABLE SET search_path = divert, pg_catalog AS $$
+    SELECT jsonb_strip_nulls(jsonb_build_object(
+        'v', 1, 'type', 'decision', 'referral_id', referral_uuid, 'seq', seq,
+        'decision', decision, 'reason', reason, 'program', program,
+        'case_manager', CASE WHEN decision = 'accept' AND cm IS NOT NULL THEN
+                            (SELECT jsonb_build_object('id', c.id, 'name', c.name) FROM case_manager c WHERE c.id = cm) END,
+        'priority', jsonb_build_object('tier', tier, 'score', score),
+        'waitlist', CASE WHEN decision = 'waitlist' THEN waitlist END,
+        'decided_at', s_rfc3339(at)))
+        || jsonb_build_object('replayed', false)
 $$;
 
 -- One program's policy and live capacity, as JSON for the daemon.
@@ -110,7 +129,7 @@ $$;
 --     "submitted_at", "payload", "digest", "decision", "reason",
 --     "case_manager" (accept), "score", "components", "capacity", "policy_version",
 --     "waitlist_link" (entry id, linked_to_pending), "waitlist_new" (bool),
---     "waitlist_expires_us", "reply"}]}
+--     "waitlist_expires_us", "waitlist" (the reply's {position, estimate, expires_at})}]}
 -- Returns [{"reply": reply with seq and decided_at, "event": wire event, "topic": text}]
 CREATE FUNCTION batch_record(batch jsonb) RETURNS jsonb LANGUAGE plpgsql
     SET search_path = divert, pg_catalog AS $$
@@ -134,11 +153,11 @@ BEGIN
         END IF;
         state := CASE it ->> 'decision' WHEN 'accept' THEN 'accepted'
                                         WHEN 'waitlist' THEN 'waitlisted' ELSE 'declined' END;
-        INSERT INTO referral (source_id, referral_id, person_id, pathway, tier, program,
+        INSERT INTO referral (source_id, referral_id, person_id, pathway, tier, score, program,
                               submitted_at, payload, digest, state)
         VALUES (it ->> 'source', it ->> 'referral_id', pid, it ->> 'pathway', (it ->> 'tier')::int,
-                it ->> 'program', (it ->> 'submitted_at')::timestamptz, it -> 'payload',
-                it ->> 'digest', state)
+                (it ->> 'score')::int, it ->> 'program', (it ->> 'submitted_at')::timestamptz,
+                it -> 'payload', it ->> 'digest', state)
         RETURNING id INTO rid;
 
         IF it ->> 'decision' = 'accept' THEN
@@ -186,7 +205,9 @@ BEGIN
     VALUES (src, next_seq, rid, it ->> 'decision', it ->> 'reason', it ->> 'program',
             it ->> 'case_manager', (it ->> 'tier')::int, (it ->> 'score')::int, it -> 'components',
             it -> 'capacity', from_waitlist, (it ->> 'policy_version')::int, decided_by, at,
-            (it -> 'reply') || jsonb_build_object('seq', next_seq, 'decided_at', s_rfc3339(at)))
+            s_reply((SELECT r.referral_id FROM referral r WHERE r.id = rid), next_seq, at,
+                    it ->> 'decision', it ->> 'reason', it ->> 'program', it ->> 'case_manager',
+                    (it ->> 'tier')::int, (it ->> 'score')::int, it -> 'waitlist'))
     RETURNING * INTO ev;
     RETURN ev;
 END $$;
