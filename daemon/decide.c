@@ -217,3 +217,43 @@ dv_decide_batch (dv_snapshot_t *snapshot, dv_job_t **jobs, size_t count, size_t 
     }
     return items;
 }
+
+//  Promote what fits at the head of one program's waitlist.
+static void
+s_promote_program (dv_snapshot_t *snapshot, dv_snap_program_t *p, json_t *items)
+{
+    int64_t now = dv_snapshot_now_us (snapshot);
+    size_t *order = calloc (p->wait_count + 1, sizeof (size_t));
+    dv_snap_program_order (p, now, order);
+    size_t count = p->wait_count;
+    for (size_t k = 0; k < count; k++) {
+        dv_wait_entry_t *entry = &p->waitlist [order [k]];
+        int waiting = (int) (count - k);
+        dv_capacity_t capacity = dv_policy_capacity (&p->policy, p->cms, p->cm_count, waiting);
+        dv_outcome_t outcome = dv_policy_capacity_rule (&p->policy, entry->tier, &capacity, true);
+        if (outcome.decision != DV_DECISION_ACCEPT)
+            break;
+        int cm = dv_policy_assign (&p->policy, p->cms, p->cm_count);
+        assert (cm >= 0);
+        dv_snap_program_assign (p, cm, now);
+        int score = dv_snap_program_effective_score (p, entry, now);
+        json_array_append_new (items, json_pack (
+            "{s:I, s:s, s:i, s:{s:i, s:i}, s:o, s:i}",
+            "entry_id", (json_int_t) entry->id,
+            "case_manager", p->cms [cm].id,
+            "score", score,
+            "components", "base", entry->score, "aging", score - entry->score,
+            "capacity", s_capacity_json (&p->policy, &capacity),
+            "policy_version", p->policy.version));
+    }
+    free (order);
+}
+
+json_t *
+dv_decide_promotions (dv_snapshot_t *snapshot)
+{
+    json_t *items = json_array ();
+    for (size_t i = 0; i < dv_snapshot_program_count (snapshot); i++)
+        s_promote_program (snapshot, dv_snapshot_program (snapshot, i), items);
+    return items;
+}

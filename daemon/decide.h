@@ -31,4 +31,12 @@ json_t *
 json_t *
     dv_decide_batch (dv_snapshot_t *snapshot, dv_job_t **jobs, size_t count, size_t *item_job);
 
+//  Promotion (policy.md §5): for every program, walk the waitlist in
+//  promotion order and re-apply the tier's capacity rule (promoting: accept
+//  or stay); assign each entry that fits to the lowest caseload, stop at the
+//  first that does not (later entries are of the same or a stricter tier).
+//  Returns the items for divert.batch_promote().
+json_t *
+    dv_decide_promotions (dv_snapshot_t *snapshot);
+
 #endif

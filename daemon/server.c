@@ -331,17 +331,22 @@ s_intake_ready (zloop_t *loop, zsock_t *reader, void *arg)
 //  ---------------------------------------------------------------------------
 //  Subscriptions: a source's key gets its own topic, a monitor's anything.
 
-static bool
-s_may_subscribe (const dv_sender_t *sender, const char *topic, size_t size)
+//  The topic a subscription may have. A monitor's key: what it asked for.
+//  A source's key: only its own topic decision.<kind>.<id>; a request for
+//  anything broader that contains it ("", "decision.", "decision.police.")
+//  is narrowed to exactly that, anything else is refused (NULL). (Source ids
+//  of a kind never begin with one another, the database sees to that, so
+//  ZeroMQ's prefix match on the own topic reaches no one else's events.)
+static char *
+s_permitted_topic (const dv_sender_t *sender, const char *topic, size_t size)
 {
     if (sender->monitor)
-        return true;
-    char own [80];
-    int len = snprintf (own, sizeof own, "decision.%s.%s", sender->kind, sender->id);
-    //  Exactly the own topic. (Source ids are refused by the database when one
-    //  would be a prefix of another of the same kind, so the prefix match
-    //  ZeroMQ applies can't reach another source's events.)
-    return size == (size_t) len && memcmp (topic, own, size) == 0;
+        return strndup (topic, size);
+    char *own = zsys_sprintf ("decision.%s.%s", sender->kind, sender->id);
+    if (size <= strlen (own) && memcmp (topic, own, size) == 0)
+        return own;
+    zstr_free (&own);
+    return NULL;
 }
 
 static int
@@ -359,16 +364,14 @@ s_decisions_ready (zloop_t *loop, zsock_t *reader, void *arg)
         //  XPUB manual mode: the option applies to the pipe this came from.
         //  (CZMQ's zsock_set_subscribe is for SUB sockets only.)
         void *handle = zsock_resolve (self->decisions);
-        const char *topic = (const char *) data + 1;
-        if (data [0] == 0)
-            zmq_setsockopt (handle, ZMQ_UNSUBSCRIBE, topic, size - 1);
-        else
-        if (s_may_subscribe (&sender, topic, size - 1))
-            zmq_setsockopt (handle, ZMQ_SUBSCRIBE, topic, size - 1);
+        char *topic = s_permitted_topic (&sender, (const char *) data + 1, size - 1);
+        if (topic)
+            zmq_setsockopt (handle, data [0] ? ZMQ_SUBSCRIBE : ZMQ_UNSUBSCRIBE, topic, strlen (topic));
         else {
             dv_log_fields_t fields = { .source_id = sender.id };
-            dv_log_fields (LOG_WARNING, &fields, "refused a subscription outside the key's own topic");
+            dv_log_fields (LOG_WARNING, &fields, "refused a subscription to another source's events");
         }
+        free (topic);
     }
     zframe_destroy (&frame);
     return 0;
@@ -496,7 +499,7 @@ dv_server_new (const dv_config_t *config, const char *config_path, char *error, 
         dv_server_destroy (&self);
         return NULL;
     }
-    dv_store_args_t args = { self->config.conninfo, self->decided_by };
+    dv_store_args_t args = { self->config.conninfo, self->decided_by, self->config.waitlist_recheck_ms };
     self->store = zactor_new (dv_store_actor, &args);
     return self;
 }

@@ -274,3 +274,17 @@ dv_snap_program_position (dv_snap_program_t *program, int64_t entry_id, int64_t 
             return s_position_of (program, &program->waitlist [i], now_us);
     return 0;
 }
+
+void
+dv_snap_program_order (dv_snap_program_t *program, int64_t now_us, size_t *order)
+{
+    //  Insertion sort: waitlists are capped (a few hundred entries).
+    for (size_t i = 0; i < program->wait_count; i++) {
+        size_t j = i;
+        while (j > 0 && s_before (program, &program->waitlist [i], &program->waitlist [order [j - 1]], now_us)) {
+            order [j] = order [j - 1];
+            j--;
+        }
+        order [j] = i;
+    }
+}

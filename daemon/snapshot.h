@@ -79,6 +79,11 @@ int
 int
     dv_snap_program_position (dv_snap_program_t *program, int64_t entry_id, int64_t now_us);
 
+//  The program's waitlist in promotion order (tier, aging-adjusted score,
+//  arrival): fills `order` (wait_count entries) with indices into waitlist.
+void
+    dv_snap_program_order (dv_snap_program_t *program, int64_t now_us, size_t *order);
+
 //  Aging-adjusted score of an entry at time now_us (policy.md §3).
 int
     dv_snap_program_effective_score (dv_snap_program_t *program, const dv_wait_entry_t *entry,

@@ -19,6 +19,9 @@ typedef struct {
     int backoff_ms;
     int64_t next_attempt;       //  zclock_mono() of the next connect attempt
     bool fatal;
+    int64_t recheck_ms;
+    int64_t next_maintenance;   //  zclock_mono() of the next timed re-check
+    bool maintenance_due;       //  a notification (or reconnect) asked for one
 } s_store_t;
 
 typedef enum { S_OK, S_RETRY, S_FAILED } s_result_t;
@@ -38,13 +41,14 @@ s_connect (s_store_t *self)
 {
     if (dv_db_connect (self->db) == 0) {
         int version = dv_db_schema_version (self->db);
-        if (version == DV_SCHEMA_VERSION) {
+        if (version == DV_SCHEMA_VERSION && dv_db_command (self->db, "LISTEN divert_capacity") == 0) {
             self->backoff_ms = BACKOFF_MIN_MS;
+            self->maintenance_due = true;       //  whatever changed while we were away
             dv_log_notice ("database connected (schema version %d)", version);
             s_report (self, true);
             return;
         }
-        if (version >= 0) {
+        if (version >= 0 && version != DV_SCHEMA_VERSION) {
             char message [200];
             if (version == 0)
                 snprintf (message, sizeof message,
@@ -220,6 +224,111 @@ s_replay (s_store_t *self, dv_job_t *job)
         json_object_set_new (job->reply, "request_id", json_string (request_id));
 }
 
+//  Queue {topic, event} of published rows for the server.
+static void
+s_collect (json_t *events, json_t *published)
+{
+    size_t index;
+    json_t *row;
+    json_array_foreach (published, index, row)
+        json_array_append_new (events, json_pack ("{s:O, s:O}", "topic", json_object_get (row, "topic"),
+                                                  "event", json_object_get (row, "event")));
+}
+
+//  withdraw: one of the sender's own referrals, waitlisted or pending intake.
+static void
+s_withdraw (s_store_t *self, dv_batch_t *batch, dv_job_t *job)
+{
+    const char *params [] = { job->sender.id, dv_request_referral_id (job->request), self->decided_by };
+    json_t *result = dv_db_json (self->db, "SELECT divert.withdraw($1, $2, $3)", 3, params);
+    if (!result)
+        return;
+    const char *error = json_string_value (json_object_get (result, "error"));
+    if (error)
+        s_reply_error (job, error, json_string_value (json_object_get (result, "message")));
+    else {
+        job->reply = dv_reply_for_request (json_object_get (result, "reply"),
+                                           dv_request_request_id (job->request), false);
+        json_t *rows = json_pack ("[O]", result);
+        s_collect (batch->events, rows);
+        json_decref (rows);
+    }
+    json_decref (result);
+}
+
+//  One maintenance transaction: lifecycle, then promotion. Returns the
+//  committed events (caller owns), or NULL when nothing was committed.
+static json_t *
+s_maintain_once (s_store_t *self)
+{
+    if (dv_db_command (self->db, "BEGIN"))
+        return NULL;
+    const char *params [] = { self->decided_by };
+    json_t *events = json_array ();
+    json_t *lifecycle = dv_db_json (self->db, "SELECT divert.lifecycle($1)", 1, params);
+    json_t *empty = json_object ();
+    json_t *snapshot_json = lifecycle ? s_call (self, "SELECT divert.batch_begin($1::jsonb)", empty) : NULL;
+    json_decref (empty);
+    dv_snapshot_t *snapshot = snapshot_json ? dv_snapshot_new (snapshot_json) : NULL;
+    json_t *items = snapshot ? dv_decide_promotions (snapshot) : NULL;
+    json_t *promoted = NULL;
+    if (items && json_array_size (items) > 0) {
+        json_t *argument = json_pack ("{s:s, s:O}", "decided_by", self->decided_by, "items", items);
+        promoted = s_call (self, "SELECT divert.batch_promote($1::jsonb)", argument);
+        json_decref (argument);
+    }
+    bool ok = snapshot && (json_array_size (items) == 0 || promoted)
+           && dv_db_command (self->db, "COMMIT") == 0;
+    if (ok) {
+        s_collect (events, lifecycle);
+        s_collect (events, promoted);
+    }
+    else {
+        dv_log_warning ("waitlist maintenance failed: %s", dv_db_error (self->db));
+        s_rollback (self);
+        json_decref (events);
+        events = NULL;
+    }
+    json_decref (lifecycle);
+    json_decref (promoted);
+    json_decref (items);
+    dv_snapshot_destroy (&snapshot);
+    return events;
+}
+
+static void
+s_maintain (s_store_t *self)
+{
+    self->maintenance_due = false;
+    self->next_maintenance = zclock_mono () + self->recheck_ms;
+    json_t *events = s_maintain_once (self);
+    if (events && json_array_size (events) > 0) {
+        dv_log_info ("waitlist maintenance: %zu later decision(s)", json_array_size (events));
+        zsock_send (self->pipe, "sp", "EVENTS", events);     //  the server publishes and frees them
+    }
+    else
+        json_decref (events);
+}
+
+//  Read what PostgreSQL sent on the idle connection: notifications, or the
+//  end of the connection.
+static void
+s_database_input (s_store_t *self)
+{
+    PGconn *conn = dv_db_conn (self->db);
+    if (!PQconsumeInput (conn) || PQstatus (conn) != CONNECTION_OK) {
+        dv_log_warning ("database connection lost: %s", PQerrorMessage (conn));
+        dv_db_disconnect (self->db);
+        s_report (self, false);
+        return;
+    }
+    PGnotify *notify;
+    while ((notify = PQnotifies (conn))) {
+        self->maintenance_due = true;
+        PQfreemem (notify);
+    }
+}
+
 static void
 s_run_batch (s_store_t *self, dv_batch_t *batch)
 {
@@ -231,6 +340,7 @@ s_run_batch (s_store_t *self, dv_batch_t *batch)
             case DV_REQ_REFERRAL: referrals [count++] = job; break;
             case DV_REQ_STATUS:   s_status (self, job); break;
             case DV_REQ_REPLAY:   s_replay (self, job); break;
+            case DV_REQ_WITHDRAW: s_withdraw (self, batch, job); break;
             default:
                 s_reply_error (job, "internal", "this request type is not handled yet");
         }
@@ -280,6 +390,21 @@ s_handle_pipe (s_store_t *self, bool *terminated)
     free (command);
 }
 
+//  How long the loop may sleep: until the next reconnect attempt, the next
+//  timed re-check, or the idle health check.
+static int
+s_timeout (s_store_t *self)
+{
+    int64_t now = zclock_mono ();
+    int64_t until = now + HEALTH_CHECK_MS;
+    if (!self->fatal && !dv_db_connected (self->db))
+        until = self->next_attempt;
+    else
+    if (dv_db_connected (self->db) && self->next_maintenance < until)
+        until = self->next_maintenance;
+    return until <= now ? 0 : (int) (until - now);
+}
+
 void
 dv_store_actor (zsock_t *pipe, void *args)
 {
@@ -287,31 +412,35 @@ dv_store_actor (zsock_t *pipe, void *args)
     s_store_t self = { .pipe = pipe, .backoff_ms = BACKOFF_MIN_MS };
     self.db = dv_db_new (store_args->conninfo, "divertd");
     self.decided_by = strdup (store_args->decided_by);
+    self.recheck_ms = store_args->recheck_ms > 0 ? store_args->recheck_ms : 60000;
     zsock_signal (pipe, 0);
 
-    zpoller_t *poller = zpoller_new (pipe, NULL);
     bool terminated = false;
     while (!terminated) {
         if (!self.fatal && !dv_db_connected (self.db) && zclock_mono () >= self.next_attempt)
             s_connect (&self);
-        int timeout = HEALTH_CHECK_MS;
-        if (!self.fatal && !dv_db_connected (self.db)) {
-            int64_t wait = self.next_attempt - zclock_mono ();
-            timeout = wait < 0 ? 0 : (int) wait;
-        }
-        if (zpoller_wait (poller, timeout) == pipe)
-            s_handle_pipe (&self, &terminated);
-        else
-        if (zpoller_terminated (poller))
+        if (dv_db_connected (self.db) && (self.maintenance_due || zclock_mono () >= self.next_maintenance))
+            s_maintain (&self);
+        zmq_pollitem_t items [2] = {
+            { zsock_resolve (pipe), 0, ZMQ_POLLIN, 0 },
+            { NULL, dv_db_connected (self.db) ? PQsocket (dv_db_conn (self.db)) : -1, ZMQ_POLLIN, 0 }
+        };
+        int64_t start = zclock_mono ();
+        int rc = zmq_poll (items, items [1].fd >= 0 ? 2 : 1, s_timeout (&self));
+        if (rc == -1 && zmq_errno () != EINTR)
             break;
+        if (items [0].revents & ZMQ_POLLIN)
+            s_handle_pipe (&self, &terminated);
+        if (!terminated && items [1].fd >= 0 && (items [1].revents & ZMQ_POLLIN) && dv_db_connected (self.db))
+            s_database_input (&self);
         else
-        if (dv_db_connected (self.db) && dv_db_command (self.db, "SELECT 1") != 0) {
+        if (rc == 0 && zclock_mono () - start >= HEALTH_CHECK_MS && dv_db_connected (self.db)
+        &&  dv_db_command (self.db, "SELECT 1") != 0) {
             dv_log_warning ("database connection lost: %s", dv_db_error (self.db));
             dv_db_disconnect (self.db);
             s_report (&self, false);
         }
     }
-    zpoller_destroy (&poller);
     dv_db_destroy (&self.db);
     free (self.decided_by);
 }

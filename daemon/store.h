@@ -7,9 +7,17 @@
     to publish. When the database is unreachable it answers `unavailable`
     at once and reconnects with backoff.
 
+    It also keeps capacity live (policy.md §5): it LISTENs on divert_capacity
+    and, on a notification, on its re-check timer and after every reconnect,
+    runs one maintenance transaction: terms ended, intakes lapsed, waitlist
+    entries expired (divert.lifecycle), then promotion of what now fits
+    (dv_decide_promotions, divert.batch_promote).
+
     Pipe messages (zsock_send pictures):
       server -> store   "sp"  "BATCH", dv_batch_t *
       store -> server   "sp"  "DONE", dv_batch_t *
+                        "sp"  "EVENTS", json_t * (committed later decisions:
+                              promotions, expiries, lapses), to publish
                         "ss"  "DB", "up" | "down"
                         "ss"  "FATAL", message (e.g. an unknown schema version)
 */
@@ -21,6 +29,7 @@
 typedef struct {
     const char *conninfo;       //  libpq conninfo ("" = environment)
     const char *decided_by;     //  recorded with each event, e.g. "divertd@host:pid"
+    int64_t recheck_ms;         //  the waitlist re-check timer (config waitlist_recheck)
 } dv_store_args_t;
 
 //  zactor_new (dv_store_actor, &args): args must live until the actor has started.

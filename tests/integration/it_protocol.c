@@ -217,11 +217,27 @@ TEST (events_published_without_personal_data)
     free (text);
     free (topic);
     json_decref (event);
-    //  The monitor sees it too; a source key subscribing to everything gets nothing
+    //  The monitor sees it too; a source key subscribing to everything gets
+    //  its own events only (the subscription is narrowed to its own topic)
     event = dv_subscriber_recv (monitor, 3000, NULL);
     CHECK (event != NULL);
     json_decref (event);
+    event = dv_subscriber_recv (greedy, 3000, &topic);
+    CHECK_STR (topic, "decision.police.spd");
+    json_decref (event);
+    free (topic);
+    topic = NULL;
+    json_t *other = s_request (community, itest_referral ("community", "unsheltered"));
+    CHECK_STR (s_str (other, "type"), "decision");
+    json_decref (other);
+    event = dv_subscriber_recv (monitor, 3000, &topic);
+    CHECK_STR (topic, "decision.community.cp");             //  published ...
+    json_decref (event);
+    free (topic);
     event = dv_subscriber_recv (greedy, 500, NULL);
+    CHECK (event == NULL);                                  //  ... but not to the police key
+    json_decref (event);
+    event = dv_subscriber_recv (own, 200, NULL);
     CHECK (event == NULL);
     json_decref (event);
     json_decref (decision);
