@@ -176,22 +176,28 @@ s_publish (dv_server_t *self, json_t *events)
     }
 }
 
+//  The pointer a "sp" picture carried across the actor pipe.
+static void *
+s_pop_pointer (zmsg_t *msg)
+{
+    zframe_t *frame = zmsg_pop (msg);
+    void *pointer = frame && zframe_size (frame) == sizeof (void *) ? *(void **) zframe_data (frame) : NULL;
+    zframe_destroy (&frame);
+    return pointer;
+}
+
 static int
 s_store_ready (zloop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
     dv_server_t *self = (dv_server_t *) arg;
     char *command = NULL, *text = NULL;
-    void *pointer = NULL;
     zmsg_t *msg = zmsg_recv (reader);
     if (!msg)
         return -1;
     command = zmsg_popstr (msg);
     if (command && streq (command, "DONE")) {
-        zframe_t *frame = zmsg_pop (msg);
-        pointer = frame && zframe_size (frame) == sizeof (void *) ? *(void **) zframe_data (frame) : NULL;
-        zframe_destroy (&frame);
-        dv_batch_t *batch = (dv_batch_t *) pointer;
+        dv_batch_t *batch = (dv_batch_t *) s_pop_pointer (msg);
         for (size_t i = 0; i < batch->count; i++) {
             dv_job_t *job = batch->jobs [i];
             s_log_reply (self, job);
@@ -201,6 +207,13 @@ s_store_ready (zloop_t *loop, zsock_t *reader, void *arg)
         dv_batch_destroy (&batch);
         self->store_busy = false;
         s_dispatch (self);
+    }
+    else
+    if (command && streq (command, "EVENTS")) {
+        //  Later decisions the store committed: promotions, expiries, lapses
+        json_t *events = (json_t *) s_pop_pointer (msg);
+        s_publish (self, events);
+        json_decref (events);
     }
     else
     if (command && streq (command, "DB")) {

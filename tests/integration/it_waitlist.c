@@ -1,0 +1,284 @@
+/*  it_waitlist — live capacity (policy.md §1, §5) with the real daemon:
+    promotion in order the moment a slot frees (and the latency of it),
+    promotion after the daemon's database connections were killed, exactly
+    one promotion with two daemons, a Co-LEAD term ending, waitlist expiry,
+    a lapsed intake vs an active enrollment, and the withdraw rules.
+
+    Durations are configured in seconds (waitlist_recheck = 1s) so the whole
+    test takes seconds, not days.
+*/
+#include "itest.h"
+#include "testlib.h"
+
+static itest_t *t;
+static dv_client_t *police, *community;
+static dv_subscriber_t *events;        //  a monitor's view of every event
+
+static json_t *
+s_send (dv_client_t *client, json_t *request)
+{
+    json_t *reply = dv_client_request (client, request);
+    json_decref (request);
+    return reply;
+}
+
+static const char *
+s_str (json_t *object, const char *key)
+{
+    const char *value = json_string_value (json_object_get (object, key));
+    return value ? value : "(none)";
+}
+
+//  Wait for the event with this reason about this referral (others, like its
+//  own first decision, are skipped).
+static json_t *
+s_event_for (const char *referral_id, const char *reason, int msecs)
+{
+    int64_t deadline = zclock_mono () + msecs;
+    while (zclock_mono () < deadline) {
+        json_t *event = dv_subscriber_recv (events, (int) (deadline - zclock_mono ()), NULL);
+        if (event && streq (s_str (event, "referral_id"), referral_id) && streq (s_str (event, "reason"), reason))
+            return event;
+        json_decref (event);
+    }
+    return NULL;
+}
+
+static char *
+s_referral_with (dv_client_t *client, const char *pathway, const char *housing, int contacts,
+                 const char *expect, json_t **reply_p)
+{
+    json_t *request = itest_referral (pathway, housing);
+    json_object_set_new (request, "prior_contacts_12m", json_integer (contacts));
+    char *id = strdup (s_str (request, "referral_id"));
+    json_t *reply = s_send (client, request);
+    CHECKF (streq (s_str (reply, "decision"), expect), "%s referral: %s, expected %s",
+            pathway, s_str (reply, "decision"), expect);
+    if (reply_p)
+        *reply_p = reply;
+    else
+        json_decref (reply);
+    return id;
+}
+
+static void
+s_discharge (const char *referral_id)
+{
+    CHECK_INT (itest_ctl (t, "discharge %s >/dev/null", referral_id), 0);
+}
+
+TEST (promotion_in_order_and_fast)
+{
+    //  LEAD: one case manager, room for 3; tier-2 rule free - 1 >= R1 = 0
+    char *accepted [3];
+    for (int i = 0; i < 3; i++)
+        accepted [i] = s_referral_with (police, "arrest_diversion", "unsheltered", 0, "accept", NULL);
+    //  Three waiting, all tier 2: scores 50 (community), 60 (social, 5 contacts), 54 (social, 2)
+    char *a = s_referral_with (community, "community", "unsheltered", 0, "waitlist", NULL);
+    json_t *reply = NULL;
+    char *b = s_referral_with (police, "social_contact", "unsheltered", 5, "waitlist", &reply);
+    CHECK_INT (json_integer_value (json_object_get (json_object_get (reply, "waitlist"), "position")), 1);
+    json_decref (reply);
+    char *c = s_referral_with (police, "social_contact", "unsheltered", 2, "waitlist", &reply);
+    CHECK_INT (json_integer_value (json_object_get (json_object_get (reply, "waitlist"), "position")), 2);
+    json_decref (reply);
+
+    //  A slot frees: the head (b, score 60) is accepted, and the referrer hears it
+    int64_t start = zclock_usecs ();
+    s_discharge (accepted [0]);
+    json_t *event = s_event_for (b, "accepted_from_waitlist", 5000);
+    int64_t latency_us = zclock_usecs () - start;
+    CHECK (event != NULL);
+    CHECK_STR (s_str (event, "decision"), "accept");
+    CHECK_STR (s_str (event, "reason"), "accepted_from_waitlist");
+    CHECK (json_is_true (json_object_get (event, "from_waitlist")));
+    printf ("# promotion event %.1f ms after the discharge command started (includes divertctl)\n",
+            latency_us / 1000.0);
+    json_decref (event);
+    //  status now says accept
+    reply = s_send (police, json_pack ("{s:i, s:s, s:s}", "v", 1, "type", "status", "referral_id", b));
+    CHECK_STR (s_str (reply, "decision"), "accept");
+    CHECK_STR (s_str (json_object_get (reply, "case_manager"), "id"), "cm-lead");
+    json_decref (reply);
+    //  Next: c (54) before a (50)
+    s_discharge (accepted [1]);
+    event = s_event_for (c, "accepted_from_waitlist", 5000);
+    CHECK_STR (s_str (event, "reason"), "accepted_from_waitlist");
+    json_decref (event);
+    CHECK_INT (itest_sql_long (t, "SELECT caseload FROM divert.case_manager WHERE id = 'cm-lead'"), 3);
+    CHECK_INT (itest_sql_long (t, "SELECT count(*) FROM divert.waitlist_entry WHERE state = 'open' AND program = 'LEAD'"), 1);
+    //  Promotion timing with SQL alone (no divertctl start-up): commit -> event
+    char sql [300];
+    snprintf (sql, sizeof sql, "UPDATE divert.enrollment SET status = 'exited', exited_at = now(), exit_reason = 'moved'"
+                               " WHERE referral_id = (SELECT id FROM divert.referral WHERE referral_id = '%s')", accepted [2]);
+    start = zclock_usecs ();
+    itest_sql (t, sql);
+    event = s_event_for (a, "accepted_from_waitlist", 5000);
+    latency_us = zclock_usecs () - start;
+    CHECK_STR (s_str (event, "reason"), "accepted_from_waitlist");
+    printf ("# promotion event %.1f ms after the capacity-freeing commit\n", latency_us / 1000.0);
+    json_decref (event);
+    for (int i = 0; i < 3; i++)
+        free (accepted [i]);
+    free (a); free (b); free (c);
+}
+
+TEST (promotion_after_connections_killed)
+{
+    char *waiting = s_referral_with (community, "community", "unsheltered", 0, "waitlist", NULL);
+    //  Kill every connection the daemon has, then free a slot at once
+    itest_sql (t, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'divertd%'");
+    char *victim = itest_sql_value (t, "SELECT r.referral_id FROM divert.referral r JOIN divert.enrollment e ON e.referral_id = r.id"
+                                       " WHERE e.status <> 'exited' AND e.program = 'LEAD' LIMIT 1");
+    s_discharge (victim);
+    json_t *event = s_event_for (waiting, "accepted_from_waitlist", 8000);
+    CHECK (event != NULL);
+    CHECK_STR (s_str (event, "reason"), "accepted_from_waitlist");
+    json_decref (event);
+    free (victim);
+    free (waiting);
+}
+
+TEST (two_daemons_promote_once)
+{
+    CHECK (itest_daemon_start (t, 1) > 0);
+    char *w1 = s_referral_with (community, "community", "unsheltered", 0, "waitlist", NULL);
+    char *w2 = s_referral_with (community, "community", "unsheltered", 0, "waitlist", NULL);
+    itest_sql (t, "UPDATE divert.enrollment SET status = 'exited', exited_at = now(), exit_reason = 'moved'"
+                  " WHERE id IN (SELECT id FROM divert.enrollment WHERE status <> 'exited' AND program = 'LEAD' LIMIT 2)");
+    json_t *e1 = s_event_for (w1, "accepted_from_waitlist", 5000), *e2 = s_event_for (w2, "accepted_from_waitlist", 5000);
+    CHECK (e1 && e2);
+    json_decref (e1); json_decref (e2);
+    zclock_sleep (1500);            //  both daemons' timers have run since
+    CHECK_INT (itest_sql_long (t, "SELECT count(*) FROM (SELECT referral_id FROM divert.decision_event WHERE from_waitlist"
+                                  " GROUP BY referral_id HAVING count(*) > 1) d"), 0);
+    CHECK_INT (itest_sql_long (t, "SELECT max(caseload) FROM divert.case_manager"), 3);
+    CHECK_INT (itest_daemon_stop (t, 1, SIGTERM), 0);
+    free (w1); free (w2);
+}
+
+TEST (co_lead_term_ends_and_waitlist_expires)
+{
+    //  CO-LEAD: room for one, a 3 s term
+    itest_sql (t, "UPDATE divert.program SET hard_cap = 1, target_avg = 1, reserve_tier1 = 0, reserve_tier2 = 0,"
+                  " term = '3 seconds' WHERE name = 'CO-LEAD'");
+    char *first = s_referral_with (police, "arrest_diversion", "hotel", 0, "accept", NULL);
+    char *next = s_referral_with (community, "community", "hotel", 0, "waitlist", NULL);
+    json_t *event = s_event_for (next, "accepted_from_waitlist", 8000);      //  the term ends, the slot frees
+    CHECK_STR (s_str (event, "reason"), "accepted_from_waitlist");
+    json_decref (event);
+    char sql [300];
+    snprintf (sql, sizeof sql, "SELECT exit_reason FROM divert.enrollment e JOIN divert.referral r ON r.id = e.referral_id"
+                               " WHERE r.referral_id = '%s'", first);
+    char *reason = itest_sql_value (t, sql);
+    CHECK_STR (reason, "term_ended");
+    free (reason);
+    //  Expiry: a 2 s time-to-live, no room (a long term now)
+    CHECK_INT (itest_ctl (t, "program set CO-LEAD --term 120d --waitlist-ttl 2s >/dev/null"), 0);
+    itest_sql (t, "UPDATE divert.enrollment SET ends_at = now() + interval '120 days' WHERE status <> 'exited' AND program = 'CO-LEAD'");
+    char *late = s_referral_with (community, "community", "hotel", 0, "waitlist", NULL);
+    event = s_event_for (late, "waitlist_expired", 8000);
+    CHECK_STR (s_str (event, "decision"), "decline");
+    CHECK_STR (s_str (event, "reason"), "waitlist_expired");
+    json_decref (event);
+    free (first); free (next); free (late);
+}
+
+TEST (lapsed_intake_vs_active)
+{
+    //  A pilot program for sheltered referrals with a 2 s intake window
+    itest_sql (t, "INSERT INTO divert.program (name, accepts_housing, hard_cap, target_avg, intake_window)"
+                  " VALUES ('PILOT', '{sheltered}', 5, 5, '2 seconds')");
+    itest_add_cm (t, "cm-pilot", "PILOT");
+    char *engaged = s_referral_with (police, "arrest_diversion", "sheltered", 0, "accept", NULL);
+    char *gone = s_referral_with (police, "arrest_diversion", "sheltered", 0, "accept", NULL);
+    CHECK_INT (itest_ctl (t, "enrollment set %s active >/dev/null", engaged), 0);
+    json_t *event = s_event_for (gone, "intake_lapsed", 8000);
+    CHECK_STR (s_str (event, "decision"), "lapsed");
+    CHECK_STR (s_str (event, "reason"), "intake_lapsed");
+    json_decref (event);
+    CHECK_INT (itest_sql_long (t, "SELECT caseload FROM divert.case_manager WHERE id = 'cm-pilot'"), 1);
+    json_t *status = s_send (police, json_pack ("{s:i, s:s, s:s}", "v", 1, "type", "status", "referral_id", engaged));
+    CHECK_STR (s_str (status, "decision"), "accept");
+    json_decref (status);
+    free (engaged); free (gone);
+}
+
+static json_t *
+s_withdraw (dv_client_t *client, const char *referral_id)
+{
+    return s_send (client, json_pack ("{s:i, s:s, s:s, s:s}", "v", 1, "type", "withdraw",
+                                      "referral_id", referral_id, "reason", "moved away"));
+}
+
+TEST (withdraw_rules)
+{
+    //  Waitlisted: withdrawn, published
+    char *waiting = s_referral_with (community, "community", "unsheltered", 0, "waitlist", NULL);
+    json_t *reply = s_withdraw (police, waiting);            //  not the sender's
+    CHECK_STR (s_str (reply, "code"), "not_found");
+    json_decref (reply);
+    reply = s_withdraw (community, waiting);
+    CHECK_STR (s_str (reply, "decision"), "withdrawn");
+    CHECK_STR (s_str (reply, "reason"), "withdrawn");
+    json_decref (reply);
+    json_t *event = s_event_for (waiting, "withdrawn", 3000);
+    CHECK_STR (s_str (event, "decision"), "withdrawn");
+    json_decref (event);
+    reply = s_withdraw (community, waiting);                 //  already withdrawn
+    CHECK_STR (s_str (reply, "code"), "conflict");
+    json_decref (reply);
+    //  Accepted and pending intake (PILOT has room): withdrawn, slot freed
+    char *pending = s_referral_with (police, "arrest_diversion", "sheltered", 0, "accept", NULL);
+    long before = itest_sql_long (t, "SELECT caseload FROM divert.case_manager WHERE id = 'cm-pilot'");
+    reply = s_withdraw (police, pending);
+    CHECK_STR (s_str (reply, "decision"), "withdrawn");
+    json_decref (reply);
+    CHECK_INT (itest_sql_long (t, "SELECT caseload FROM divert.case_manager WHERE id = 'cm-pilot'"), before - 1);
+    //  Active: conflict
+    char *active = s_referral_with (police, "arrest_diversion", "sheltered", 0, "accept", NULL);
+    CHECK_INT (itest_ctl (t, "enrollment set %s active >/dev/null", active), 0);
+    reply = s_withdraw (police, active);
+    CHECK_STR (s_str (reply, "code"), "conflict");
+    json_decref (reply);
+    reply = s_withdraw (police, "00000000-0000-4000-8000-000000000000");
+    CHECK_STR (s_str (reply, "code"), "not_found");
+    json_decref (reply);
+    free (waiting); free (pending); free (active);
+}
+
+int
+main (void)
+{
+    TESTLIB_BEGIN ("it_waitlist");
+    t = itest_new ();
+    itest_add_source (t, "spd", "police");
+    itest_add_source (t, "cp", "community");
+    itest_add_monitor (t, "ops");
+    itest_add_cm (t, "cm-lead", "LEAD");
+    itest_add_cm (t, "cm-co", "CO-LEAD");
+    itest_sql (t, "UPDATE divert.program SET hard_cap = 3, target_avg = 3, reserve_tier1 = 0, reserve_tier2 = 0"
+                  " WHERE name = 'LEAD'");
+    if (itest_daemon_start (t, 0) < 0) {
+        printf ("divertd did not start\n");
+        return 1;
+    }
+    police = itest_client (t, "spd", 0);
+    community = itest_client (t, "cp", 0);
+    char cert [600];
+    snprintf (cert, sizeof cert, "%s", itest_cert (t, "ops"));
+    events = dv_subscriber_new (itest_decisions (t, 0), itest_server_cert (t), cert, "decision.");
+    zclock_sleep (300);
+    RUN (promotion_in_order_and_fast);
+    RUN (promotion_after_connections_killed);
+    RUN (two_daemons_promote_once);
+    RUN (co_lead_term_ends_and_waitlist_expires);
+    RUN (lapsed_intake_vs_active);
+    RUN (withdraw_rules);
+    dv_subscriber_destroy (&events);
+    dv_client_destroy (&police);
+    dv_client_destroy (&community);
+    CHECK_INT (itest_daemon_stop (t, 0, SIGTERM), 0);
+    itest_destroy (&t);
+    return TESTLIB_END ();
+}
