@@ -237,12 +237,13 @@ s_promote_program (dv_snapshot_t *snapshot, dv_snap_program_t *p, json_t *items)
         assert (cm >= 0);
         dv_snap_program_assign (p, cm, now);
         int score = dv_snap_program_effective_score (p, entry, now);
+        //  Each linked referral's event keeps its own intake components,
+        //  plus the aging it earned on the list (divert.batch_promote).
         json_array_append_new (items, json_pack (
-            "{s:I, s:s, s:i, s:{s:i, s:i}, s:o, s:i}",
+            "{s:I, s:s, s:i, s:o, s:i}",
             "entry_id", (json_int_t) entry->id,
             "case_manager", p->cms [cm].id,
-            "score", score,
-            "components", "base", entry->score, "aging", score - entry->score,
+            "aging", score - entry->score,
             "capacity", s_capacity_json (&p->policy, &capacity),
             "policy_version", p->policy.version));
     }

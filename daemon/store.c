@@ -136,8 +136,16 @@ s_intake (s_store_t *self, dv_batch_t *batch, dv_job_t **jobs, size_t count)
     }
     if (result == S_OK && dv_db_command (self->db, "COMMIT"))
         result = S_FAILED;
-    if (result == S_OK)
+    if (result == S_OK) {
         s_deliver (batch, jobs, item_job, recorded);
+        //  A referral linked to a waitlisted one may have raised the entry's
+        //  priority (say to tier 1): look at the waitlist again now.
+        size_t index;
+        json_t *item;
+        json_array_foreach (items, index, item)
+            if (json_is_integer (json_object_get (item, "waitlist_link")))
+                self->maintenance_due = true;
+    }
     else {
         dv_log_warning ("intake transaction failed: %s", dv_db_error (self->db));
         s_rollback (self);

@@ -89,9 +89,10 @@ BEGIN
 END $$;
 
 -- Promotions decided by the daemon: items [{"entry_id", "case_manager",
--- "score", "components", "capacity", "policy_version"}]. Each entry becomes
--- one enrollment (for the referral that opened it) and one accept event,
--- reason accepted_from_waitlist, for every referral linked to it.
+-- "aging", "capacity", "policy_version"}]. Each entry becomes one enrollment
+-- (for the referral that opened it) and one accept event, reason
+-- accepted_from_waitlist, for every referral linked to it; each event's score
+-- is that referral's intake components plus the aging points it earned.
 CREATE FUNCTION batch_promote(batch jsonb) RETURNS jsonb LANGUAGE plpgsql
     SET search_path = divert, pg_catalog AS $$
 DECLARE
@@ -101,6 +102,7 @@ DECLARE
     r referral;
     prog program;
     ev decision_event;
+    components jsonb;
 BEGIN
     FOR it IN SELECT jsonb_array_elements(batch -> 'items') LOOP
         UPDATE waitlist_entry SET state = 'promoted', closed_at = now()
@@ -115,9 +117,12 @@ BEGIN
                 now() + prog.intake_window, now() + prog.term);
         FOR r IN UPDATE referral SET state = 'accepted'
                   WHERE waitlist_entry_id = w.id AND state = 'waitlisted' RETURNING * LOOP
+            components := COALESCE((SELECT e.components FROM decision_event e WHERE e.referral_id = r.id
+                                     ORDER BY e.id LIMIT 1), '{}') || jsonb_build_object('aging', it -> 'aging');
             ev := s_append_event(r.source_id, r.id,
-                    s_later(r, 'accept', 'accepted_from_waitlist', it ->> 'case_manager', (it ->> 'score')::int)
-                    || jsonb_build_object('components', it -> 'components', 'capacity', it -> 'capacity',
+                    s_later(r, 'accept', 'accepted_from_waitlist', it ->> 'case_manager',
+                            least(100, r.score + (it ->> 'aging')::int))
+                    || jsonb_build_object('components', components, 'capacity', it -> 'capacity',
                                           'policy_version', it -> 'policy_version'),
                     true, batch ->> 'decided_by');
             out := out || jsonb_build_array(s_published(ev));

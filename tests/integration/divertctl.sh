@@ -73,23 +73,27 @@ check_eq "status on an empty database fails" "$RC" 1
 check_match "it says to migrate" "$ERR" "divertctl migrate"
 PGDATABASE=$MDB run migrate
 check_eq "migrate exits 0" "$RC" 0
-check_match "migrate applied 001" "$OUT" "applied 001_core.sql"
-check_match "migrate applied 002" "$OUT" "applied 002_intake.sql"
+# The migrations this build ships: NNN_*.sql, numbered from 001 without gaps.
+FILES=$(cd "$DIVERT_SQL_DIR" && ls [0-9][0-9][0-9]_*.sql | sort)
+LATEST=$(wc -l <<<"$FILES")
+NEXT=$(printf '%03d' $((LATEST + 1)))
+for f in $FILES; do check_match "migrate applied $f" "$OUT" "applied $f"; done
 check_eq "migrate is quiet on stderr" "$ERR" ""
-check_eq "two migrations recorded" "$(PGDATABASE=$MDB sql "SELECT string_agg(version || ':' || name, ',' ORDER BY version) FROM divert.schema_migration")" "1:001_core.sql,2:002_intake.sql"
+check_eq "every migration recorded" "$(PGDATABASE=$MDB sql "SELECT string_agg(version || ':' || name, ',' ORDER BY version) FROM divert.schema_migration")" \
+    "$(n=0; for f in $FILES; do n=$((n + 1)); printf '%s%d:%s' "$([ $n -gt 1 ] && echo ,)" "$n" "$f"; done)"
 PGDATABASE=$MDB run migrate
 check_eq "second migrate exits 0" "$RC" 0
-check_eq "second migrate is a no-op" "$OUT" "schema is up to date (version 2)"
+check_eq "second migrate is a no-op" "$OUT" "schema is up to date (version $LATEST)"
 run -d "dbname=$MDB" migrate
-check_eq "-d conninfo is honoured" "$OUT" "schema is up to date (version 2)"
+check_eq "-d conninfo is honoured" "$OUT" "schema is up to date (version $LATEST)"
 mkdir -p "$T/sql-next"
 cp "$DIVERT_SQL_DIR"/0*.sql "$T/sql-next/"
-echo "SELECT 1;" >"$T/sql-next/003_future.sql"
+echo "SELECT 1;" >"$T/sql-next/${NEXT}_future.sql"
 PGDATABASE=$MDB run --sql-dir "$T/sql-next" migrate
 check_eq "migrations newer than the build are refused" "$RC" 1
-check_match "the mismatch is explained" "$ERR" "built for schema version 2"
-check_eq "nothing was applied" "$(PGDATABASE=$MDB sql "SELECT max(version) FROM divert.schema_migration")" 2
-PGDATABASE=$MDB sql "INSERT INTO divert.schema_migration VALUES (3, '003_future.sql')"
+check_match "the mismatch is explained" "$ERR" "built for schema version $LATEST"
+check_eq "nothing was applied" "$(PGDATABASE=$MDB sql "SELECT max(version) FROM divert.schema_migration")" "$LATEST"
+PGDATABASE=$MDB sql "INSERT INTO divert.schema_migration VALUES ($((LATEST + 1)), '${NEXT}_future.sql')"
 PGDATABASE=$MDB run migrate
 check_eq "a database newer than the files is refused" "$RC" 1
 check_match "it says the database is newer" "$ERR" "newer than the migrations"
@@ -97,7 +101,7 @@ PGDATABASE=$MDB run status
 check_eq "other commands refuse a newer database" "$RC" 1
 psql -X -qc "DROP DATABASE \"$MDB\"" postgres
 run migrate
-check_eq "the test database is already up to date" "$OUT" "schema is up to date (version 2)"
+check_eq "the test database is already up to date" "$OUT" "schema is up to date (version $LATEST)"
 
 echo "# keygen"
 run keygen "$T/k1"
