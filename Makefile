@@ -31,10 +31,11 @@ CLIENTS     := divertctl divert-submit divert-watch
 BINS        := $(BUILD)/bin/divertd $(addprefix $(BUILD)/bin/,$(CLIENTS))
 UNIT_TESTS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 IT_TESTS    := $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(wildcard tests/integration/it_*.c))
+FAULT_TESTS := $(patsubst tests/faults/%.c,$(BUILD)/tests/%,$(wildcard tests/faults/fault_*.c))
 BENCHES     := $(patsubst tests/bench/%.c,$(BUILD)/tests/%,$(wildcard tests/bench/bench_*.c))
 LIB         := $(BUILD)/libdivert.a
 
-.PHONY: all help deps asan check unit sqltest itest bench demo demo-stop install clean
+.PHONY: all help deps asan check unit sqltest itest bench demo demo-stop install clean fuzz faults
 all: $(BINS)
 
 help:
@@ -70,11 +71,15 @@ $(BUILD)/tests/%: tests/integration/%.c $(SUPPORT_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests/support $(LDFLAGS) -o $@ $< $(SUPPORT_OBJ) $(LIB) $(LIBS)
 
+$(BUILD)/tests/%: tests/faults/%.c $(SUPPORT_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests/support $(LDFLAGS) -o $@ $< $(SUPPORT_OBJ) $(LIB) $(LIBS)
+
 $(BUILD)/tests/%: tests/bench/%.c $(SUPPORT_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests/support $(LDFLAGS) -o $@ $< $(SUPPORT_OBJ) $(LIB) $(LIBS)
 
-tests-built: $(BINS) $(UNIT_TESTS) $(IT_TESTS) $(BENCHES)
+tests-built: $(BINS) $(UNIT_TESTS) $(IT_TESTS) $(FAULT_TESTS) $(BENCHES)
 .PHONY: tests-built
 
 # The sanitizer build of everything the tests run.
@@ -90,6 +95,15 @@ check: deps
 bench: deps all
 	@$(MAKE) --no-print-directory tests-built
 	@tests/harness/bench.sh build
+
+# libFuzzer targets (clang): a short run is part of `make check`, the long one is this.
+fuzz: deps
+	@tests/fuzz/run.sh long
+
+# The full fault scenarios (a reduced set is part of `make check`).
+faults: deps all
+	@$(MAKE) --no-print-directory asan
+	@FAULTS=full tests/harness/run-all.sh build/asan faults
 
 demo: deps all
 	@tests/harness/demo.sh start

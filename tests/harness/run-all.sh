@@ -18,6 +18,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${1:-build/asan}
+ONLY=${2:-}            # "faults": only the fault scenarios (make faults)
 ROOT=$(pwd)
 export DIVERT_BIN=$ROOT/$BUILD/bin DIVERT_SQL_DIR=$ROOT/sql
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:exitcode=86}
@@ -61,10 +62,16 @@ run_test() {
     fi
 }
 
+if [ -z "$ONLY" ]; then
 echo "== unit tests"
 for t in "$BUILD"/tests/test_*; do
     [ -x "$t" ] && run_test "$(basename "$t")" "$t"
 done
+if [ -x tests/fuzz/run.sh ]; then
+    echo "== fuzzing (short runs; make fuzz for the long one)"
+    run_test fuzz tests/fuzz/run.sh short
+fi
+fi
 
 echo "== PostgreSQL (private cluster on port $PGPORT_PRIVATE)"
 if ! tests/harness/pg.sh start "$WORK/pg" "$PGPORT_PRIVATE"; then
@@ -92,6 +99,7 @@ run_db_test() {
         run_test "$name" "$@"
 }
 
+if [ -z "$ONLY" ]; then
 echo "== SQL tests"
 for t in sql/tests/*.sh; do
     [ -f "$t" ] && run_db_test "sql_$(basename "$t" .sh)" bash "$t"
@@ -103,6 +111,15 @@ for t in "$BUILD"/tests/it_*; do
 done
 for t in tests/integration/*.sh; do
     [ -f "$t" ] && run_db_test "$(basename "$t" .sh)" bash "$t"
+done
+fi
+
+# Fault scenarios: FAULTS=reduced (make check) or FAULTS=full (make faults);
+# each fault_* program reads $FAULTS and sizes itself.
+echo "== fault scenarios (${FAULTS:=reduced})"
+export FAULTS
+for t in "$BUILD"/tests/fault_*; do
+    [ -x "$t" ] && run_db_test "$(basename "$t")" "$t"
 done
 
 if [ ${#failures[@]} -gt 0 ]; then echo "failed: ${failures[*]}"; fi
