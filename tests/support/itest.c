@@ -9,6 +9,7 @@ struct _itest_t {
     int port_base;
     char server_cert [600];
     char config [ITEST_MAX_DAEMONS][600];
+    char log [ITEST_MAX_DAEMONS][600];
     char intake [ITEST_MAX_DAEMONS][64];
     char decisions [ITEST_MAX_DAEMONS][64];
     pid_t pid [ITEST_MAX_DAEMONS];
@@ -39,6 +40,8 @@ itest_new (void)
         char path [600];
         snprintf (path, sizeof path, "%s/divertd-%d.conf", s_env ("DIVERT_TMP", "/tmp"), slot);
         memcpy (self->config [slot], path, sizeof path);
+        snprintf (path, sizeof path, "%s/divertd-%d.log", s_env ("DIVERT_TMP", "/tmp"), slot);
+        memcpy (self->log [slot], path, sizeof path);
         FILE *file = fopen (self->config [slot], "w");
         fprintf (file, "divertd\n    intake = %s\n    decisions = %s\n    server_cert = %s\n"
                        "    log = stderr\n    waitlist_recheck = 1s\n",
@@ -59,6 +62,16 @@ itest_destroy (itest_t **self_p)
         for (int slot = 0; slot < ITEST_MAX_DAEMONS; slot++)
             if (self->pid [slot] > 0)
                 itest_daemon_stop (self, slot, SIGTERM);
+        for (int slot = 0; slot < ITEST_MAX_DAEMONS; slot++) {
+            FILE *log = fopen (self->log [slot], "r");
+            if (!log)
+                continue;
+            printf ("# --- divertd slot %d log ---\n", slot);
+            char line [2048];
+            while (fgets (line, sizeof line, log))
+                printf ("# %s", line);
+            fclose (log);
+        }
         dv_db_destroy (&self->db);
         free (self);
         *self_p = NULL;
@@ -152,6 +165,8 @@ itest_config_append (itest_t *self, int slot, const char *line)
 }
 
 const char *itest_intake (itest_t *self, int slot) { return self->intake [slot]; }
+const char *itest_daemon_log (itest_t *self, int slot) { return self->log [slot]; }
+int itest_daemon_pid (itest_t *self, int slot) { return self->pid [slot] > 0 ? self->pid [slot] : 0; }
 const char *itest_decisions (itest_t *self, int slot) { return self->decisions [slot]; }
 const char *itest_server_cert (itest_t *self) { return self->server_cert; }
 const char *itest_tmp (itest_t *self) { return self->tmp; }
@@ -175,6 +190,9 @@ itest_daemon_start (itest_t *self, int slot)
     fflush (stdout);
     pid_t pid = fork ();
     if (pid == 0) {
+        FILE *log = fopen (self->log [slot], "a");
+        if (log)
+            dup2 (fileno (log), STDERR_FILENO);
         char path [600];
         snprintf (path, sizeof path, "%s/divertd", self->bin);
         execl (path, "divertd", "-c", self->config [slot], "-f", (char *) NULL);

@@ -49,6 +49,13 @@ int
 //  Signal it and wait for it to exit; returns its exit status (or 128+sig).
 int
     itest_daemon_stop (itest_t *self, int slot, int signum);
+//  The file daemon `slot`'s stderr goes to (appended across restarts;
+//  itest_destroy prints every daemon log into the test output).
+const char *
+    itest_daemon_log (itest_t *self, int slot);
+//  The pid of daemon `slot` (0 when not running).
+int
+    itest_daemon_pid (itest_t *self, int slot);
 const char *
     itest_intake (itest_t *self, int slot);
 const char *
