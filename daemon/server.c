@@ -1,6 +1,7 @@
 /*  server — divertd's event loop. See server.h. */
 #include "server.h"
 #include "job.h"
+#include "stats.h"
 #include "store.h"
 #include "zap.h"
 #include "dv_log.h"
@@ -27,10 +28,11 @@ struct _dv_server_t {
     int exit_code;
     int signal_fd;
     char decided_by [128];
-    //  Counters for STATUS= and logs
-    uint64_t decided [3];       //  accept, waitlist, decline
-    uint64_t errors;
+    dv_stats_t *stats;          //  behind STATUS=
+    int drain_timer;            //  stopping: the last moment to answer stragglers
 };
+
+#define S_DRAIN_MSECS 300       //  SIGTERM: answer what is still in the socket, then go
 
 //  ---------------------------------------------------------------------------
 //  Replies
@@ -73,16 +75,12 @@ s_log_reply (dv_server_t *self, dv_job_t *job)
         fields.reason = json_string_value (json_object_get (job->reply, "reason"));
         fields.seq = json_integer_value (json_object_get (job->reply, "seq"));
         bool replayed = json_is_true (json_object_get (job->reply, "replayed"));
-        if (dv_request_type (job->request) == DV_REQ_REFERRAL && !replayed && fields.decision) {
-            if (streq (fields.decision, "accept"))        self->decided [0]++;
-            else if (streq (fields.decision, "waitlist")) self->decided [1]++;
-            else if (streq (fields.decision, "decline"))  self->decided [2]++;
-        }
+        if (dv_request_type (job->request) == DV_REQ_REFERRAL && !replayed && fields.decision)
+            dv_stats_decided (self->stats, fields.decision, time (NULL));
         dv_log_fields (LOG_INFO, &fields, "%s", replayed ? "replayed" : "decided");
     }
     else
     if (type && streq (type, "error")) {
-        self->errors++;
         fields.reason = json_string_value (json_object_get (job->reply, "code"));
         dv_log_fields (LOG_NOTICE, &fields, "error reply");
     }
@@ -94,11 +92,10 @@ s_log_reply (dv_server_t *self, dv_job_t *job)
 static void
 s_update_status (dv_server_t *self)
 {
-    sd_notifyf (0, "STATUS=db %s · %llu accept · %llu waitlist · %llu decline · %zu queued%s",
-                self->db_up ? "up" : "DOWN",
-                (unsigned long long) self->decided [0], (unsigned long long) self->decided [1],
-                (unsigned long long) self->decided [2], zlistx_size (self->queue),
-                self->stopping ? " · stopping" : "");
+    char *status = dv_stats_status (self->stats, self->db_up, zlistx_size (self->queue),
+                                    self->stopping, time (NULL));
+    sd_notifyf (0, "STATUS=%s", status);
+    zstr_free (&status);
 }
 
 static int
@@ -216,6 +213,11 @@ s_store_ready (zloop_t *loop, zsock_t *reader, void *arg)
         json_decref (events);
     }
     else
+    if (command && streq (command, "WAITLISTS")) {
+        text = zmsg_popstr (msg);
+        dv_stats_set_waitlists (self->stats, text);
+    }
+    else
     if (command && streq (command, "DB")) {
         text = zmsg_popstr (msg);
         self->db_up = text && streq (text, "up");
@@ -238,8 +240,6 @@ s_store_ready (zloop_t *loop, zsock_t *reader, void *arg)
     free (command);
     free (text);
     zmsg_destroy (&msg);
-    if (self->stopping && !self->store_busy && zlistx_size (self->queue) == 0)
-        return -1;
     return 0;
 }
 
@@ -263,6 +263,25 @@ s_sender (zframe_t *frame, dv_sender_t *sender)
     return true;
 }
 
+//  An invalid request is logged by field name and problem, never by value.
+static void
+s_log_problems (dv_log_fields_t *fields, dv_request_t *request)
+{
+    char problems [600] = "";
+    size_t index, used = 0;
+    json_t *problem;
+    json_array_foreach (dv_request_errors (request), index, problem) {
+        if (used >= sizeof problems - 1)
+            break;
+        int n = snprintf (problems + used, sizeof problems - used, "%s%s: %s", index ? "; " : "",
+                          json_string_value (json_object_get (problem, "field")),
+                          json_string_value (json_object_get (problem, "problem")));
+        used += n > 0 ? (size_t) n : 0;
+    }
+    dv_log_fields (LOG_NOTICE, fields, "invalid request: %s%s%s", dv_request_error_message (request),
+                   *problems ? " — " : "", problems);
+}
+
 static void
 s_handle_request (dv_server_t *self, zframe_t **routing_id_p, zframe_t *body)
 {
@@ -278,10 +297,9 @@ s_handle_request (dv_server_t *self, zframe_t **routing_id_p, zframe_t *body)
                                         dv_request_error_code (request),
                                         dv_request_error_message (request), dv_request_errors (request));
         dv_log_fields_t fields = { .source_id = sender.id, .reason = dv_request_error_code (request) };
-        dv_log_fields (LOG_NOTICE, &fields, "invalid request: %s", dv_request_error_message (request));
+        s_log_problems (&fields, request);
         s_send_reply (self, routing_id_p, reply);
         json_decref (reply);
-        self->errors++;
     }
     else
     if (dv_request_type (request) == DV_REQ_PING) {
@@ -309,10 +327,8 @@ s_handle_request (dv_server_t *self, zframe_t **routing_id_p, zframe_t *body)
         zlistx_add_end (self->queue, job);
         s_dispatch (self);
     }
-    if (refusal) {
+    if (refusal)
         s_send_error (self, routing_id_p, request, code, refusal);
-        self->errors++;
-    }
     dv_request_destroy (&request);
 }
 
@@ -332,7 +348,6 @@ s_intake_ready (zloop_t *loop, zsock_t *reader, void *arg)
             "a request is an empty delimiter frame and then one JSON frame", NULL);
         s_send_reply (self, &routing_id, reply);
         json_decref (reply);
-        self->errors++;
     }
     else
         s_handle_request (self, &routing_id, zmsg_last (msg));
@@ -415,6 +430,21 @@ s_reload (dv_server_t *self)
     sd_notify (0, "READY=1");
 }
 
+//  Stopping: once nothing is queued or with the store, keep answering
+//  `unavailable` to what is still arriving for a moment, then end the loop.
+static int
+s_stop_timer (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop; (void) timer_id;
+    dv_server_t *self = (dv_server_t *) arg;
+    if (self->store_busy || zlistx_size (self->queue) > 0) {
+        self->drain_timer = 0;
+        return 0;
+    }
+    self->drain_timer += 50;
+    return self->drain_timer >= S_DRAIN_MSECS ? -1 : 0;
+}
+
 static int
 s_signal_ready (zloop_t *loop, zmq_pollitem_t *item, void *arg)
 {
@@ -432,8 +462,9 @@ s_signal_ready (zloop_t *loop, zmq_pollitem_t *item, void *arg)
         sd_notify (0, "STOPPING=1");
         dv_log_notice ("stopping: answering %zu queued request(s), taking no new ones",
                        zlistx_size (self->queue) + (self->store_busy ? 1 : 0));
+        zloop_timer (loop, 50, 0, s_stop_timer, self);
     }
-    return self->store_busy || zlistx_size (self->queue) > 0 ? 0 : -1;
+    return 0;
 }
 
 //  ---------------------------------------------------------------------------
@@ -459,9 +490,24 @@ s_bind (int type, zcert_t *cert, const char *endpoint, int max_size, char *error
     return sock;
 }
 
+//  A relative server_cert is looked up in $CREDENTIALS_DIRECTORY (systemd's
+//  LoadCredential=), then in the working directory.
+static void
+s_resolve_cert (dv_config_t *config)
+{
+    const char *credentials = getenv ("CREDENTIALS_DIRECTORY");
+    if (config->server_cert [0] != '/' && credentials && *credentials) {
+        char *path = zsys_sprintf ("%s/%s", credentials, config->server_cert);
+        if (strlen (path) < sizeof config->server_cert)
+            memcpy (config->server_cert, path, strlen (path) + 1);
+        zstr_free (&path);
+    }
+}
+
 static int
 s_start_sockets (dv_server_t *self, char *error, size_t size)
 {
+    s_resolve_cert (&self->config);
     zcert_t *cert = zcert_load (self->config.server_cert);
     if (!cert || streq (zcert_secret_txt (cert), "0000000000000000000000000000000000000000")) {
         snprintf (error, size, "%s: cannot read the server certificate and its secret (%s_secret)",
@@ -488,6 +534,7 @@ dv_server_new (const dv_config_t *config, const char *config_path, char *error, 
     char host [64] = "localhost";
     gethostname (host, sizeof host - 1);
     snprintf (self->decided_by, sizeof self->decided_by, "divertd@%s:%d", host, (int) getpid ());
+    self->stats = dv_stats_new ();
     self->queue = zlistx_new ();
     zlistx_set_destructor (self->queue, (zlistx_destructor_fn *) dv_job_destroy);
 
@@ -528,6 +575,7 @@ dv_server_destroy (dv_server_t **self_p)
         zsock_destroy (&self->decisions);
         zactor_destroy (&self->zap);
         zlistx_destroy (&self->queue);
+        dv_stats_destroy (&self->stats);
         if (self->signal_fd >= 0)
             close (self->signal_fd);
         free (self->config_path);

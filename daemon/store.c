@@ -22,9 +22,28 @@ typedef struct {
     int64_t recheck_ms;
     int64_t next_maintenance;   //  zclock_mono() of the next timed re-check
     bool maintenance_due;       //  a notification (or reconnect) asked for one
+    char waitlists [256];       //  last "LEAD 17, CO-LEAD 3" told to the server
 } s_store_t;
 
 typedef enum { S_OK, S_RETRY, S_FAILED } s_result_t;
+
+//  Tell the server each program's waitlist length when it changed (STATUS=).
+static void
+s_report_waitlists (s_store_t *self, dv_snapshot_t *snapshot)
+{
+    char text [256] = "";
+    size_t used = 0;
+    for (size_t i = 0; i < dv_snapshot_program_count (snapshot) && used < sizeof text; i++) {
+        dv_snap_program_t *program = dv_snapshot_program (snapshot, i);
+        int n = snprintf (text + used, sizeof text - used, "%s%s %zu", i ? ", " : "",
+                          program->policy.name, program->wait_count);
+        used += n > 0 ? (size_t) n : 0;
+    }
+    if (strcmp (text, self->waitlists) != 0) {
+        snprintf (self->waitlists, sizeof self->waitlists, "%s", text);
+        zsock_send (self->pipe, "ss", "WAITLISTS", text);
+    }
+}
 
 static void
 s_report (s_store_t *self, bool up)
@@ -138,6 +157,7 @@ s_intake (s_store_t *self, dv_batch_t *batch, dv_job_t **jobs, size_t count)
         result = S_FAILED;
     if (result == S_OK) {
         s_deliver (batch, jobs, item_job, recorded);
+        s_report_waitlists (self, snapshot);
         //  A referral linked to a waitlisted one may have raised the entry's
         //  priority (say to tier 1): look at the waitlist again now.
         size_t index;
@@ -290,6 +310,7 @@ s_maintain_once (s_store_t *self)
     if (ok) {
         s_collect (events, lifecycle);
         s_collect (events, promoted);
+        s_report_waitlists (self, snapshot);
     }
     else {
         dv_log_warning ("waitlist maintenance failed: %s", dv_db_error (self->db));
