@@ -15,6 +15,8 @@
 #   DIVERT_BIN (directory of divertd, divertctl, divert-submit, divert-watch)
 #   DIVERT_SQL_DIR (the migrations), DIVERT_TMP (a scratch directory of its own)
 #   DIVERT_PORT_BASE (20 TCP ports from here are the test's own)
+#   DIVERT_DAEMON_USER, DIVERT_OPERATOR_USER (login roles in divert_daemon /
+#   divert_operator: run divertd and divertctl with least privilege)
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${1:-build/asan}
@@ -82,6 +84,11 @@ if ! PGDATABASE=divert "$DIVERT_BIN/divertctl" migrate >"$WORK/migrate.log" 2>&1
     cat "$WORK/migrate.log"; echo "$passed passed, $((failed + 1)) failed"; exit 1
 fi
 psql -qc "ALTER DATABASE divert IS_TEMPLATE true" postgres
+# Login roles in the least-privilege groups of sql/004_roles.sql: every
+# integration test runs divertd as the daemon role and divertctl as an operator.
+psql -qc "CREATE ROLE divert_test_daemon LOGIN IN ROLE divert_daemon" postgres
+psql -qc "CREATE ROLE divert_test_operator LOGIN IN ROLE divert_operator" postgres
+export DIVERT_DAEMON_USER=divert_test_daemon DIVERT_OPERATOR_USER=divert_test_operator
 
 n=0
 fresh_db() {

@@ -46,6 +46,10 @@ itest_new (void)
         fprintf (file, "divertd\n    intake = %s\n    decisions = %s\n    server_cert = %s\n"
                        "    log = stderr\n    waitlist_recheck = 1s\n",
                  self->intake [slot], self->decisions [slot], self->server_cert);
+        //  The daemon's least-privilege role, when the harness made one
+        const char *user = getenv ("DIVERT_DAEMON_USER");
+        if (user && *user)
+            fprintf (file, "database\n    conninfo = \"user=%s\"\n", user);
         fclose (file);
     }
     self->db = dv_db_new (NULL, "itest");
@@ -86,7 +90,12 @@ itest_ctl (itest_t *self, const char *format, ...)
     va_start (list, format);
     vsnprintf (args, sizeof args, format, list);
     va_end (list);
-    snprintf (command, sizeof command, "%s/divertctl %s 2>&1", self->bin, args);
+    //  As an operator (least privilege) when the harness made such a role
+    const char *user = getenv ("DIVERT_OPERATOR_USER");
+    if (user && *user)
+        snprintf (command, sizeof command, "PGUSER=%s %s/divertctl %s 2>&1", user, self->bin, args);
+    else
+        snprintf (command, sizeof command, "%s/divertctl %s 2>&1", self->bin, args);
     fflush (stdout);
     int status = system (command);
     return WIFEXITED (status) ? WEXITSTATUS (status) : 128;
