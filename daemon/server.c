@@ -29,10 +29,29 @@ struct _dv_server_t {
     int signal_fd;
     char decided_by [128];
     dv_stats_t *stats;          //  behind STATUS=
+    zhashx_t *queued;           //  sender id -> requests queued or with the store
     int drain_timer;            //  stopping: the last moment to answer stragglers
 };
 
 #define S_DRAIN_MSECS 300       //  SIGTERM: answer what is still in the socket, then go
+#define S_SENDER_MAX 1000       //  requests one sender may have waiting (fairness)
+
+//  Requests waiting per sender, so one flooding client can't take the queue.
+static size_t
+s_queued_for (dv_server_t *self, const char *sender)
+{
+    return (size_t) (uintptr_t) zhashx_lookup (self->queued, sender);
+}
+
+static void
+s_count_queued (dv_server_t *self, const char *sender, int delta)
+{
+    size_t count = s_queued_for (self, sender) + delta;
+    if (count == 0)
+        zhashx_delete (self->queued, sender);
+    else
+        zhashx_update (self->queued, sender, (void *) (uintptr_t) count);
+}
 
 //  ---------------------------------------------------------------------------
 //  Replies
@@ -197,6 +216,7 @@ s_store_ready (zloop_t *loop, zsock_t *reader, void *arg)
         dv_batch_t *batch = (dv_batch_t *) s_pop_pointer (msg);
         for (size_t i = 0; i < batch->count; i++) {
             dv_job_t *job = batch->jobs [i];
+            s_count_queued (self, job->sender.id, -1);
             s_log_reply (self, job);
             s_send_reply (self, &job->routing_id, job->reply);
         }
@@ -320,11 +340,15 @@ s_handle_request (dv_server_t *self, zframe_t **routing_id_p, zframe_t *body)
     if (zlistx_size (self->queue) >= (size_t) self->config.queue_max)
         code = "unavailable", refusal = "divertd is overloaded; nothing was recorded, send the same request again later";
     else
+    if (s_queued_for (self, sender.id) >= S_SENDER_MAX)
+        code = "unavailable", refusal = "too many requests from this source are waiting; nothing was recorded, send it again later";
+    else
     if (sender.monitor && dv_request_type (request) != DV_REQ_REPLAY)
         code = "forbidden", refusal = "a monitor key may only replay and subscribe";
     else {
         dv_job_t *job = dv_job_new (routing_id_p, &request, &sender);
         zlistx_add_end (self->queue, job);
+        s_count_queued (self, sender.id, +1);
         s_dispatch (self);
     }
     if (refusal)
@@ -535,6 +559,7 @@ dv_server_new (const dv_config_t *config, const char *config_path, char *error, 
     gethostname (host, sizeof host - 1);
     snprintf (self->decided_by, sizeof self->decided_by, "divertd@%s:%d", host, (int) getpid ());
     self->stats = dv_stats_new ();
+    self->queued = zhashx_new ();
     self->queue = zlistx_new ();
     zlistx_set_destructor (self->queue, (zlistx_destructor_fn *) dv_job_destroy);
 
@@ -576,6 +601,7 @@ dv_server_destroy (dv_server_t **self_p)
         zactor_destroy (&self->zap);
         zlistx_destroy (&self->queue);
         dv_stats_destroy (&self->stats);
+        zhashx_destroy (&self->queued);
         if (self->signal_fd >= 0)
             close (self->signal_fd);
         free (self->config_path);
