@@ -60,9 +60,10 @@ CREATE FUNCTION s_reply(referral_uuid text, seq bigint, at timestamptz, decision
 $$;
 
 -- One program's policy and live capacity, as JSON for the daemon.
-CREATE FUNCTION s_program_snapshot(p program) RETURNS jsonb LANGUAGE sql STABLE
+CREATE FUNCTION s_program_snapshot(p program) RETURNS jsonb LANGUAGE plpgsql STABLE
     SET search_path = divert, pg_catalog AS $$
-    SELECT to_jsonb(p) - 'updated_at' - 'waitlist_ttl' - 'intake_window' - 'term'
+BEGIN
+    RETURN to_jsonb(p) - 'updated_at' - 'waitlist_ttl' - 'intake_window' - 'term'
         || jsonb_build_object(
             'waitlist_ttl_us', s_us('epoch'::timestamptz + p.waitlist_ttl),
             'cms', COALESCE((SELECT jsonb_agg(jsonb_build_object(
@@ -74,8 +75,8 @@ CREATE FUNCTION s_program_snapshot(p program) RETURNS jsonb LANGUAGE sql STABLE
                         'received_us', s_us(w.received_at)) ORDER BY w.id)
                      FROM waitlist_entry w WHERE w.program = p.name AND w.state = 'open'), '[]'),
             'exits_90d', (SELECT count(*) FROM enrollment x
-                           WHERE x.program = p.name AND x.exited_at > now() - interval '90 days'))
-$$;
+                           WHERE x.program = p.name AND x.exited_at > now() - interval '90 days'));
+END $$;
 
 -- keys: {"sources": [id...],
 --        "referrals": [{"source": id, "referral_id": uuid}...],
@@ -106,22 +107,29 @@ END $$;
 
 -- Everyone a referral may be about: the source's own person id, or the same
 -- last name and date of birth from any source. Reports the first match and
--- whether any match is enrolled or waitlisted.
-CREATE FUNCTION s_person_lookup(src text, spid text, last text, dob date) RETURNS jsonb LANGUAGE sql STABLE
+-- whether any match is enrolled or waitlisted. (PL/pgSQL: its plans are
+-- cached for the session, and each lookup is a plain index scan.)
+CREATE FUNCTION s_person_lookup(src text, spid text, last text, dob date) RETURNS jsonb LANGUAGE plpgsql STABLE
     SET search_path = divert, pg_catalog AS $$
-    WITH matches AS (
-        SELECT p.id FROM person p
-         WHERE (spid IS NOT NULL AND p.source_id = src AND p.source_person_id = spid)
-            OR (last IS NOT NULL AND dob IS NOT NULL AND p.last_name_key = lower(last) AND p.dob = dob)
-    )
-    SELECT jsonb_build_object(
-        'person_id', (SELECT min(id) FROM matches),
+DECLARE
+    ids bigint[] := '{}';
+BEGIN
+    IF spid IS NOT NULL THEN
+        ids := ids || ARRAY(SELECT p.id FROM person p WHERE p.source_id = src AND p.source_person_id = spid);
+    END IF;
+    IF last IS NOT NULL AND dob IS NOT NULL THEN
+        ids := ids || ARRAY(SELECT p.id FROM person p WHERE p.last_name_key = lower(last) AND p.dob = s_person_lookup.dob);
+    END IF;
+    IF cardinality(ids) = 0 THEN
+        RETURN jsonb_build_object('person_id', NULL, 'enrolled_program', NULL, 'waitlist', NULL);
+    END IF;
+    RETURN jsonb_build_object(
+        'person_id', (SELECT min(i) FROM unnest(ids) i),
         'enrolled_program', (SELECT e.program FROM enrollment e
-                              WHERE e.person_id IN (SELECT id FROM matches) AND e.status <> 'exited' LIMIT 1),
+                              WHERE e.person_id = ANY (ids) AND e.status <> 'exited' LIMIT 1),
         'waitlist', (SELECT jsonb_build_object('id', w.id, 'program', w.program, 'tier', w.tier, 'score', w.score)
-                       FROM waitlist_entry w
-                      WHERE w.person_id IN (SELECT id FROM matches) AND w.state = 'open' LIMIT 1))
-$$;
+                       FROM waitlist_entry w WHERE w.person_id = ANY (ids) AND w.state = 'open' LIMIT 1));
+END $$;
 
 -- items: {"decided_by": text, "items": [{
 --     "source", "referral_id", "person_id" (null = new person),
