@@ -243,7 +243,9 @@ static bool
 s_valid_datetime (const char *text)
 {
     int year, month, day, hour, minute, second;
-    if (!s_parse_date (text, &year, &month, &day))
+    //  RFC 3339, within what a referral can mean and PostgreSQL stores:
+    //  years from 1900, offsets within the world's (±14:59).
+    if (!s_parse_date (text, &year, &month, &day) || year < 1900)
         return false;
     text += 10;
     if ((*text != 'T' && *text != 't')
@@ -268,7 +270,7 @@ s_valid_datetime (const char *text)
     int offset_hour, offset_minute;
     return s_digits (text + 1, 2, &offset_hour) && text [3] == ':'
         && s_digits (text + 4, 2, &offset_minute) && text [6] == '\0'
-        && offset_hour <= 23 && offset_minute <= 59;
+        && offset_hour <= 14 && offset_minute <= 59;
 }
 
 static bool

@@ -378,6 +378,14 @@ s_run_batch (s_store_t *self, dv_batch_t *batch)
         s_result_t result = s_intake (self, batch, referrals, count);
         if (result == S_RETRY && dv_db_connected (self->db))
             result = s_intake (self, batch, referrals, count);
+        //  Still failing with the database up: one referral may be what the
+        //  database refuses. Decide each alone so it can't cost the others.
+        if (result != S_OK && count > 1 && dv_db_connected (self->db)) {
+            dv_log_warning ("deciding the %zu referrals of a failed batch one by one", count);
+            for (size_t i = 0; i < count && dv_db_connected (self->db); i++)
+                if (!referrals [i]->reply)
+                    s_intake (self, batch, &referrals [i], 1);
+        }
     }
     free (referrals);
     if (dv_db_connected (self->db))

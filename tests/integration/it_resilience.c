@@ -128,6 +128,63 @@ TEST (two_daemons_never_exceed_the_cap)
     CHECK_INT (itest_daemon_stop (t, 1, SIGTERM), 0);
 }
 
+TEST (one_refused_referral_costs_no_one_else)
+{
+    //  The database refuses one referral (a test-only trigger): in a burst
+    //  that shares its transaction, every other referral is still decided.
+    itest_sql (t, "CREATE FUNCTION divert.poison() RETURNS trigger LANGUAGE plpgsql AS $$"
+                  " BEGIN IF NEW.payload ->> 'area' = 'poison' THEN RAISE EXCEPTION 'poisoned'; END IF;"
+                  " RETURN NEW; END $$");
+    itest_sql (t, "CREATE TRIGGER poison BEFORE INSERT ON divert.referral FOR EACH ROW EXECUTE FUNCTION divert.poison()");
+    char cert [600];
+    snprintf (cert, sizeof cert, "%s", itest_cert (t, "spd"));
+    zcert_t *client = zcert_load (cert);
+    zcert_t *server = zcert_load (itest_server_cert (t));
+    zsock_t *dealer = zsock_new (ZMQ_DEALER);
+    zcert_apply (client, dealer);
+    zsock_set_curve_serverkey (dealer, zcert_public_txt (server));
+    zsock_set_rcvtimeo (dealer, 10000);
+    zsock_connect (dealer, "%s", itest_intake (t, 0));
+    const int total = 30;
+    for (int i = 0; i < total; i++) {
+        json_t *request = itest_referral ("social_contact", "unsheltered");
+        if (i == 10)
+            json_object_set_new (request, "area", json_string ("poison"));
+        char id [16];
+        snprintf (id, sizeof id, "%d", i);
+        json_object_set_new (request, "request_id", json_string (id));
+        char *text = json_dumps (request, JSON_COMPACT);
+        zsock_send (dealer, "zs", text);
+        free (text);
+        json_decref (request);
+    }
+    int decided = 0, internal = 0, poisoned_internal = 0;
+    for (int i = 0; i < total; i++) {
+        char *text = NULL;
+        if (zsock_recv (dealer, "zs", &text) == -1)
+            break;
+        json_t *reply = json_loads (text, 0, NULL);
+        const char *code = json_string_value (json_object_get (reply, "code"));
+        if (json_object_get (reply, "decision"))
+            decided++;
+        else
+        if (code && streq (code, "internal")) {
+            internal++;
+            if (streq (json_string_value (json_object_get (reply, "request_id")), "10"))
+                poisoned_internal = 1;
+        }
+        json_decref (reply);
+        free (text);
+    }
+    CHECK_INT (decided, total - 1);
+    CHECK_INT (internal, 1);
+    CHECK_INT (poisoned_internal, 1);
+    itest_sql (t, "DROP TRIGGER poison ON divert.referral");
+    zsock_destroy (&dealer);
+    zcert_destroy (&client);
+    zcert_destroy (&server);
+}
+
 int
 main (void)
 {
@@ -144,6 +201,7 @@ main (void)
     }
     RUN (database_down_and_back);
     RUN (two_daemons_never_exceed_the_cap);
+    RUN (one_refused_referral_costs_no_one_else);
     CHECK_INT (itest_daemon_stop (t, 0, SIGTERM), 0);
     itest_destroy (&t);
     return TESTLIB_END ();

@@ -219,6 +219,13 @@ static const edit_row_t s_edit_rows [] = {
     BAD ("rfc3339 month 13", REFERRAL, "submitted_at", "\"2026-13-22T18:04:05Z\"", "submitted_at", "not an RFC 3339"),
     BAD ("rfc3339 day 31 Nov", REFERRAL, "submitted_at", "\"2026-11-31T18:04:05Z\"", "submitted_at", "not an RFC 3339"),
     BAD ("rfc3339 2023-02-29", REFERRAL, "submitted_at", "\"2023-02-29T18:04:05Z\"", "submitted_at", "not an RFC 3339"),
+    //  Limits of what a referral can mean and PostgreSQL can store
+    OK_ ("rfc3339 year 1900", REFERRAL, "submitted_at", "\"1900-01-01T00:00:00Z\""),
+    BAD ("rfc3339 year 1899", REFERRAL, "submitted_at", "\"1899-12-31T23:59:59Z\"", "submitted_at", "not an RFC 3339"),
+    BAD ("rfc3339 year 0000", REFERRAL, "submitted_at", "\"0000-01-01T00:00:00Z\"", "submitted_at", "not an RFC 3339"),
+    OK_ ("rfc3339 offset +14:59", REFERRAL, "submitted_at", "\"2026-11-22T10:04:05+14:59\""),
+    BAD ("rfc3339 offset +15:00", REFERRAL, "submitted_at", "\"2026-11-22T10:04:05+15:00\"", "submitted_at", "not an RFC 3339"),
+    BAD ("rfc3339 offset -23:59", REFERRAL, "submitted_at", "\"2026-11-22T10:04:05-23:59\"", "submitted_at", "not an RFC 3339"),
     BAD ("rfc3339 hour 24", REFERRAL, "submitted_at", "\"2026-11-22T24:00:00Z\"", "submitted_at", "not an RFC 3339"),
     BAD ("rfc3339 minute 60", REFERRAL, "submitted_at", "\"2026-11-22T18:60:00Z\"", "submitted_at", "not an RFC 3339"),
     BAD ("rfc3339 second 61", REFERRAL, "submitted_at", "\"2026-11-22T18:04:61Z\"", "submitted_at", "not an RFC 3339"),
