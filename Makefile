@@ -111,7 +111,13 @@ demo: deps all
 demo-stop:
 	@tests/harness/demo.sh stop
 
-install: all
+# The client library a C integration links (installed with dv_client.h and divert.pc).
+$(BUILD)/libdivert-client.a: $(BUILD)/obj/common/dv_client.o
+	ar rcs $@ $^
+
+# divertctl finds the migrations beside itself (<bin>/../share/divert/sql),
+# so one build installs under any PREFIX.
+install: all $(BUILD)/libdivert-client.a
 	@deploy/install.sh "$(DESTDIR)" "$(PREFIX)" "$(SYSCONFDIR)" "$(BUILD)" "$(VERSION)"
 
 clean:

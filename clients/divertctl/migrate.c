@@ -6,6 +6,8 @@
     build was compiled for (DV_SCHEMA_VERSION), else the SQL directory and the
     binaries come from different releases and nothing is applied.
 */
+#include <limits.h>
+#include <unistd.h>
 #include "divertctl.h"
 
 #include <dirent.h>
@@ -30,7 +32,27 @@ s_is_dir (const char *path)
     return path && *path && stat (path, &st) == 0 && S_ISDIR (st.st_mode);
 }
 
-//  --sql-dir, else $DIVERT_SQL_DIR, else the installed directory, else ./sql.
+//  The migrations installed beside this binary: <bin>/../share/divert/sql
+//  (so an installation works wherever PREFIX put it).
+static const char *
+s_installed_dir (void)
+{
+    static char path [PATH_MAX];
+    char exe [PATH_MAX];
+    ssize_t size = readlink ("/proc/self/exe", exe, sizeof exe - 1);
+    if (size <= 0)
+        return NULL;
+    exe [size] = 0;
+    char *slash = strrchr (exe, '/');
+    if (!slash)
+        return NULL;
+    *slash = 0;
+    snprintf (path, sizeof path, "%.*s/../share/divert/sql", (int) (sizeof path - 32), exe);
+    return s_is_dir (path) ? path : NULL;
+}
+
+//  --sql-dir, else $DIVERT_SQL_DIR, else the installed directory beside the
+//  binary, else the configured PREFIX's, else ./sql.
 static const char *
 s_sql_dir (ctl_t *ctl)
 {
@@ -39,6 +61,9 @@ s_sql_dir (ctl_t *ctl)
     const char *env = getenv ("DIVERT_SQL_DIR");
     if (env && *env)
         return env;
+    const char *installed = s_installed_dir ();
+    if (installed)
+        return installed;
 #ifdef DIVERT_SQLDIR
     if (s_is_dir (DIVERT_SQLDIR))
         return DIVERT_SQLDIR;
