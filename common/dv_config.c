@@ -84,10 +84,21 @@ s_check_keys (zconfig_t *node, const char *prefix, char *error, size_t size)
     for (zconfig_t *child = zconfig_child (node); child; child = zconfig_next (child)) {
         char path [256];
         snprintf (path, sizeof path, "%s%s%s", prefix, *prefix ? "/" : "", zconfig_name (child));
-        if (!s_known_path (path)) {
+        //  A name holding '/' ("divertd/intake = x" at the top) spells a known
+        //  path, but zconfig_get() looks it up level by level and never finds
+        //  it, so the value would be silently ignored (found by fuzzing).
+        if (strchr (zconfig_name (child), '/') || !s_known_path (path)) {
             snprintf (error, size, "unknown setting '%s'", path);
             return -1;
         }
+        //  Likewise a setting or section given twice: zconfig_get() reads only
+        //  the first one (found by fuzzing). The earlier siblings are known and
+        //  distinct, so this loop is short.
+        for (zconfig_t *other = zconfig_child (node); other != child; other = zconfig_next (other))
+            if (strcmp (zconfig_name (other), zconfig_name (child)) == 0) {
+                snprintf (error, size, "'%s' is given twice", path);
+                return -1;
+            }
         if (s_check_keys (child, path, error, size))
             return -1;
     }
@@ -158,10 +169,29 @@ s_load_values (dv_config_t *c, zconfig_t *root, char *e, size_t es)
     return 0;
 }
 
+//  Check and apply a parsed tree over *config; `source` names the file (or
+//  "config text") in the message. Destroys the tree.
+static int
+s_apply (dv_config_t *config, zconfig_t **root_p, const char *source,
+         char *error, size_t error_size)
+{
+    char problem [512] = "";
+    dv_config_t loaded = *config;
+    int rc = s_check_keys (*root_p, "", problem, sizeof problem);
+    if (rc == 0)
+        rc = s_load_values (&loaded, *root_p, problem, sizeof problem);
+    zconfig_destroy (root_p);
+    if (rc) {
+        snprintf (error, error_size, "%s: %s", source, problem);
+        return -1;
+    }
+    *config = loaded;
+    return 0;
+}
+
 int
 dv_config_load (dv_config_t *config, const char *path, char *error, size_t error_size)
 {
-    char problem [512] = "";
     if (!zsys_file_exists (path)) {
         snprintf (error, error_size, "%s: cannot read the config file", path);
         return -1;
@@ -171,15 +201,16 @@ dv_config_load (dv_config_t *config, const char *path, char *error, size_t error
         snprintf (error, error_size, "%s: not a valid ZPL config file (check indentation: 4 spaces per level)", path);
         return -1;
     }
-    dv_config_t loaded = *config;
-    int rc = s_check_keys (root, "", problem, sizeof problem);
-    if (rc == 0)
-        rc = s_load_values (&loaded, root, problem, sizeof problem);
-    zconfig_destroy (&root);
-    if (rc) {
-        snprintf (error, error_size, "%s: %s", path, problem);
+    return s_apply (config, &root, path, error, error_size);
+}
+
+int
+dv_config_load_string (dv_config_t *config, const char *text, char *error, size_t error_size)
+{
+    zconfig_t *root = text? zconfig_str_load (text): NULL;
+    if (!root) {
+        snprintf (error, error_size, "config text: not valid ZPL (check indentation: 4 spaces per level)");
         return -1;
     }
-    *config = loaded;
-    return 0;
+    return s_apply (config, &root, "config text", error, error_size);
 }

@@ -33,6 +33,11 @@ void
 int
     dv_config_load (dv_config_t *config, const char *path, char *error, size_t error_size);
 
+//  The same from ZPL text in memory (tests, fuzzing); messages name
+//  "config text" instead of a file.
+int
+    dv_config_load_string (dv_config_t *config, const char *text, char *error, size_t error_size);
+
 //  Parse a duration: a whole number followed by ms, s, m, h or d.
 //  Returns milliseconds, or -1 when the text is not a duration.
 int64_t

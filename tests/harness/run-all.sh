@@ -28,7 +28,11 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$ROOT/tests/harness/lsan.supp}
 WORK=$(mktemp -d /tmp/divert-check.XXXXXX)
 chmod 755 "$WORK"
-PGPORT_PRIVATE=$(( 20000 + RANDOM % 20000 ))
+# Ports below Linux's ephemeral range (32768-60999), so no outgoing
+# connection can be holding one: PostgreSQL in 30000-31999, and each test's
+# 20 ports in 20000-29999 (a per-run offset keeps two runs on one machine apart).
+PGPORT_PRIVATE=$(( 30000 + RANDOM % 2000 ))
+PORT_OFFSET=$(( (RANDOM % 10) * 1000 ))
 passed=0; failed=0; failures=()
 
 cleanup() {
@@ -102,7 +106,7 @@ run_db_test() {
     local name=$1; shift
     local db; db=$(fresh_db "$name")
     local tmp="$WORK/tmp/$name"; mkdir -p "$tmp"; chmod 777 "$tmp"
-    PGDATABASE=$db DIVERT_TMP=$tmp DIVERT_PORT_BASE=$(( 30000 + (n * 20) % 20000 + RANDOM % 10 * 2000 )) \
+    PGDATABASE=$db DIVERT_TMP=$tmp DIVERT_PORT_BASE=$(( 20000 + PORT_OFFSET + (n % 50) * 20 )) \
         run_test "$name" "$@"
 }
 

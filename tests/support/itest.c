@@ -233,6 +233,14 @@ itest_daemon_start (itest_t *self, int slot)
     }
     json_decref (ping);
     dv_client_destroy (&client);
+    if (!up) {                  //  say why, in the test's own log
+        printf ("# divertd slot %d did not become ready; its log:\n", slot);
+        fflush (stdout);
+        char command [800];
+        snprintf (command, sizeof command, "sed 's/^/#   /' %s | tail -n 20", self->log [slot]);
+        if (system (command) != 0)
+            printf ("#   (no log)\n");
+    }
     return up ? pid : -1;
 }
 
