@@ -33,7 +33,8 @@ struct _dv_request_t {
     bool valid;
     const char *code;               //  static text, NULL when valid
     char message [128];
-    json_t *errors;                 //  [{"field", "problem"}]
+    json_t *errors;                 //  [{"field", "problem"}], at most DV_REQUEST_MAX_PROBLEMS
+    size_t problems;                //  how many were found in all
     bool type_known;
     dv_req_type_t type;
     const char *request_id;         //  into root, or NULL
@@ -299,6 +300,10 @@ s_problem (dv_request_t *self, const char *field, const char *format, ...)
 {
     char problem [256];
     va_list args;
+    //  Only the first few are listed: a hostile request can have thousands
+    //  of problems, and its reply must stay small (and cheap to build).
+    if (self->problems++ >= DV_REQUEST_MAX_PROBLEMS)
+        return;
     va_start (args, format);
     vsnprintf (problem, sizeof problem, format, args);
     va_end (args);
@@ -743,11 +748,15 @@ s_validate (dv_request_t *self, const void *data, size_t size)
         if (self->type == DV_REQ_REFERRAL)
             s_check_referral_rules (self, self->root);
     }
-    size_t count = json_array_size (self->errors);
+    size_t count = self->problems;
     if (count) {
-        char message [64];
-        snprintf (message, sizeof message, count == 1? "1 field is invalid"
-                                                     : "%zu fields are invalid", count);
+        char message [96];
+        if (count > DV_REQUEST_MAX_PROBLEMS)
+            snprintf (message, sizeof message, "%zu fields are invalid (the first %d are listed)",
+                      count, DV_REQUEST_MAX_PROBLEMS);
+        else
+            snprintf (message, sizeof message, count == 1? "1 field is invalid"
+                                                         : "%zu fields are invalid", count);
         s_set_failure (self, "invalid", message);
     }
 }

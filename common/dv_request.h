@@ -72,6 +72,10 @@ typedef struct {
 
 typedef struct _dv_request_t dv_request_t;
 
+//  An invalid request lists at most this many problems; its message counts
+//  them all ("57 fields are invalid (the first 20 are listed)").
+#define DV_REQUEST_MAX_PROBLEMS 20
+
 //  Parse and validate one frame. Never returns NULL (except on out-of-memory).
 dv_request_t *
     dv_request_new (const void *data, size_t size);

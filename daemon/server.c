@@ -157,6 +157,16 @@ s_collides (zhashx_t *seen, dv_job_t *job)
     return false;
 }
 
+//  One batch takes at most this many requests from one sender, so a sender
+//  with a thousand waiting can't make everyone else wait behind them.
+#define S_SENDER_PER_BATCH 32
+
+static size_t
+s_taken (zhashx_t *taken, dv_job_t *job)
+{
+    return (size_t) (uintptr_t) zhashx_lookup (taken, job->sender.id);
+}
+
 static void
 s_dispatch (dv_server_t *self)
 {
@@ -164,17 +174,21 @@ s_dispatch (dv_server_t *self)
         return;
     dv_batch_t *batch = dv_batch_new ((size_t) self->config.batch_max);
     zhashx_t *seen = zhashx_new ();
+    zhashx_t *taken = zhashx_new ();
     dv_job_t *job = (dv_job_t *) zlistx_first (self->queue);
     while (job && batch->count < (size_t) self->config.batch_max) {
         void *cursor = zlistx_cursor (self->queue);
         dv_job_t *next = (dv_job_t *) zlistx_next (self->queue);
-        if (!s_collides (seen, job)) {
+        size_t from_sender = s_taken (taken, job);
+        if (from_sender < S_SENDER_PER_BATCH && !s_collides (seen, job)) {
+            zhashx_update (taken, job->sender.id, (void *) (uintptr_t) (from_sender + 1));
             zlistx_detach (self->queue, cursor);
             dv_batch_add (batch, job);
         }
         job = next;
     }
     zhashx_destroy (&seen);
+    zhashx_destroy (&taken);
     self->store_busy = true;
     zsock_send (self->store, "sp", "BATCH", batch);
 }
@@ -293,9 +307,12 @@ s_log_problems (dv_log_fields_t *fields, dv_request_t *request)
     json_array_foreach (dv_request_errors (request), index, problem) {
         if (used >= sizeof problems - 1)
             break;
+        //  contact's keys are the client's own words: never logged
+        const char *field = json_string_value (json_object_get (problem, "field"));
+        if (field && strncmp (field, "contact.", 8) == 0)
+            field = "contact.*";
         int n = snprintf (problems + used, sizeof problems - used, "%s%s: %s", index ? "; " : "",
-                          json_string_value (json_object_get (problem, "field")),
-                          json_string_value (json_object_get (problem, "problem")));
+                          field, json_string_value (json_object_get (problem, "problem")));
         used += n > 0 ? (size_t) n : 0;
     }
     dv_log_fields (LOG_NOTICE, fields, "invalid request: %s%s%s", dv_request_error_message (request),
@@ -501,10 +518,16 @@ s_bind (int type, zcert_t *cert, const char *endpoint, int max_size, char *error
     zcert_apply (cert, sock);
     zsock_set_curve_server (sock, 1);
     zsock_set_zap_domain (sock, "divert");
-    zsock_set_maxmsgsize (sock, max_size);
+    //  libzmq checks the size of the CURVE-encrypted frame, 33 bytes more than
+    //  the JSON in it (MESSAGE command, nonce, MAC): allow exactly max_size.
+    zsock_set_maxmsgsize (sock, max_size + 33);
     zsock_set_linger (sock, 1000);
-    zsock_set_sndhwm (sock, 10000);
-    zsock_set_rcvhwm (sock, 10000);
+    //  Replies a client doesn't read wait in its pipe: bound how many (a reply
+    //  is at most a page of replay events), beyond that ZeroMQ drops them.
+    //  Subscribers that stop reading lose events the same way; replay is the truth.
+    zsock_set_sndhwm (sock, type == ZMQ_ROUTER ? 200 : 10000);
+    //  Requests not yet read, per connection: at most 1000 of max_size each.
+    zsock_set_rcvhwm (sock, 1000);
     if (type == ZMQ_XPUB)
         zsock_set_xpub_manual (sock, 1);
     if (zsock_bind (sock, "%s", endpoint) == -1) {

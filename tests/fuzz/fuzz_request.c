@@ -190,10 +190,18 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
                    json_array_get (errors, 0), "field")), "v") == 0);
         else
         if (count) {
-            //  The message counts the problems listed
-            char expected [64];
-            snprintf (expected, sizeof expected, count == 1? "1 field is invalid"
-                                                           : "%zu fields are invalid", count);
+            //  The message counts the problems; at most DV_REQUEST_MAX_PROBLEMS are listed
+            CHECK (count <= DV_REQUEST_MAX_PROBLEMS);
+            char expected [96];
+            size_t total = 0;
+            CHECK (sscanf (message, "%zu", &total) == 1 && total >= count);
+            if (total > DV_REQUEST_MAX_PROBLEMS)
+                snprintf (expected, sizeof expected, "%zu fields are invalid (the first %d are listed)",
+                          total, DV_REQUEST_MAX_PROBLEMS);
+            else
+                snprintf (expected, sizeof expected, total == 1? "1 field is invalid"
+                                                               : "%zu fields are invalid", total);
+            CHECK (total == count || total > DV_REQUEST_MAX_PROBLEMS);
             CHECK (strcmp (message, expected) == 0);
         }
         size_t index;

@@ -43,13 +43,14 @@ itest_new (void)
         snprintf (path, sizeof path, "%s/divertd-%d.log", s_env ("DIVERT_TMP", "/tmp"), slot);
         memcpy (self->log [slot], path, sizeof path);
         FILE *file = fopen (self->config [slot], "w");
-        fprintf (file, "divertd\n    intake = %s\n    decisions = %s\n    server_cert = %s\n"
-                       "    log = stderr\n    waitlist_recheck = 1s\n",
-                 self->intake [slot], self->decisions [slot], self->server_cert);
-        //  The daemon's least-privilege role, when the harness made one
+        //  The daemon's least-privilege role, when the harness made one. The
+        //  divertd section comes last, so itest_config_append adds to it.
         const char *user = getenv ("DIVERT_DAEMON_USER");
         if (user && *user)
             fprintf (file, "database\n    conninfo = \"user=%s\"\n", user);
+        fprintf (file, "divertd\n    intake = %s\n    decisions = %s\n    server_cert = %s\n"
+                       "    log = stderr\n    waitlist_recheck = 1s\n",
+                 self->intake [slot], self->decisions [slot], self->server_cert);
         fclose (file);
     }
     self->db = dv_db_new (NULL, "itest");
