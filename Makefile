@@ -71,7 +71,7 @@ $(BUILD)/tests/%: tests/integration/%.c $(SUPPORT_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests/support $(LDFLAGS) -o $@ $< $(SUPPORT_OBJ) $(LIB) $(LIBS)
 
-$(BUILD)/tests/%: tests/faults/%.c $(SUPPORT_OBJ) $(LIB)
+$(BUILD)/tests/%: tests/faults/%.c tests/faults/audit.h $(SUPPORT_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests/support $(LDFLAGS) -o $@ $< $(SUPPORT_OBJ) $(LIB) $(LIBS)
 

@@ -127,7 +127,11 @@ dv_db_exec (dv_db_t *self, const char *sql, int nparams, const char *const *para
     }
     else
         s_set_error (self, PQerrorMessage (self->conn));
-    if (PQstatus (self->conn) != CONNECTION_OK)
+    //  A connection that failed this way is gone, even when libpq still calls
+    //  it OK: no SQLSTATE (the server closed it), class 08 (connection
+    //  exception) or 57P (the server is shutting down or restarting).
+    if (PQstatus (self->conn) != CONNECTION_OK || self->sqlstate [0] == 0
+    ||  strncmp (self->sqlstate, "08", 2) == 0 || strncmp (self->sqlstate, "57P", 3) == 0)
         dv_db_disconnect (self);
     return NULL;
 }

@@ -40,7 +40,9 @@ const char *
     dv_db_sqlstate (dv_db_t *self);
 
 //  Run one statement with text parameters. Returns the result (caller
-//  PQclear()s it) when it succeeded, else NULL with dv_db_error().
+//  PQclear()s it) when it succeeded, else NULL with dv_db_error(). A failure
+//  that means the connection is gone (no SQLSTATE, class 08, 57P) also
+//  disconnects, so dv_db_connected() turns false and the caller reconnects.
 PGresult *
     dv_db_exec (dv_db_t *self, const char *sql, int nparams, const char *const *params);
 

@@ -10,21 +10,36 @@ typedef struct {
     int64_t next_connect;       //  zclock_mono(): don't hammer a database that is down
 } s_zap_t;
 
-//  The User-Id for a key, or NULL when it is unknown or revoked.
-static const char *
-s_lookup (s_zap_t *self, const char *key)
+static PGresult *
+s_query (s_zap_t *self, const char *key)
 {
     if (!dv_db_connected (self->db) && zclock_mono () >= self->next_connect
     &&  dv_db_connect (self->db) != 0)
         self->next_connect = zclock_mono () + 1000;
+    if (!dv_db_connected (self->db))
+        return NULL;
     const char *params [] = { key };
-    PGresult *result = dv_db_connected (self->db) ? dv_db_exec (self->db,
+    return dv_db_exec (self->db,
         "SELECT kind || ':' || id FROM source WHERE public_key = $1 AND revoked_at IS NULL"
         " UNION ALL "
-        "SELECT 'monitor:' || id FROM monitor WHERE public_key = $1 AND revoked_at IS NULL", 1, params)
-        : NULL;
-    if (!result)                //  database unreachable: the last answer we had
+        "SELECT 'monitor:' || id FROM monitor WHERE public_key = $1 AND revoked_at IS NULL", 1, params);
+}
+
+//  The User-Id for a key, or NULL when it is unknown or revoked.
+static const char *
+s_lookup (s_zap_t *self, const char *key)
+{
+    PGresult *result = s_query (self, key);
+    if (!result && !dv_db_connected (self->db)) {
+        //  The connection died since the last handshake (PostgreSQL restarted,
+        //  the backend was terminated): reconnect at once and ask again.
+        self->next_connect = 0;
+        result = s_query (self, key);
+    }
+    if (!result) {              //  database unreachable: the last answer we had
+        dv_log_notice ("checking a key against the cache: %s", dv_db_error (self->db));
         return zhash_lookup (self->known, key);
+    }
     if (PQntuples (result) > 0)
         zhash_update (self->known, key, PQgetvalue (result, 0, 0));     //  autofree: copied
     else
