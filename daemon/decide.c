@@ -23,13 +23,6 @@ dv_decide_keys (dv_job_t **jobs, size_t count)
                       "persons", persons);
 }
 
-static void
-s_reply_error (dv_job_t *job, const char *code, const char *message)
-{
-    job->reply = dv_reply_error (dv_request_request_id (job->request),
-                                 dv_request_referral_id (job->request), code, message, NULL);
-}
-
 //  Steps 1 and 2: may this key send this, and is it a resubmission?
 //  Returns true when the job was answered here.
 static bool
@@ -38,7 +31,7 @@ s_answer_without_deciding (dv_snapshot_t *snapshot, dv_job_t *job)
     const dv_referral_t *r = dv_request_referral (job->request);
     json_t *source = dv_snapshot_source (snapshot, job->sender.id);
     if (!source || json_is_true (json_object_get (source, "revoked"))) {
-        s_reply_error (job, "forbidden", "this key is no longer registered; contact the program's operator");
+        dv_job_fail (job, "forbidden", "this key is no longer registered; contact the program's operator");
         return true;
     }
     bool permitted = false;
@@ -51,7 +44,7 @@ s_answer_without_deciding (dv_snapshot_t *snapshot, dv_job_t *job)
         char message [160];
         snprintf (message, sizeof message, "a %s source may not send %s referrals",
                   job->sender.kind, dv_pathway_name (r->pathway));
-        s_reply_error (job, "forbidden", message);
+        dv_job_fail (job, "forbidden", message);
         return true;
     }
     json_t *earlier = dv_snapshot_referral (snapshot, job->sender.id, r->referral_id);
@@ -61,7 +54,7 @@ s_answer_without_deciding (dv_snapshot_t *snapshot, dv_job_t *job)
         if (digest && strcmp (digest, dv_request_digest (job->request)) == 0 && json_is_object (stored))
             job->reply = dv_reply_for_request (stored, dv_request_request_id (job->request), true);
         else
-            s_reply_error (job, "conflict",
+            dv_job_fail (job, "conflict",
                            "this referral_id was already sent with different content; use a new referral_id");
         return true;
     }

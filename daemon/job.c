@@ -61,12 +61,17 @@ dv_batch_add (dv_batch_t *self, dv_job_t *job)
 }
 
 void
+dv_job_fail (dv_job_t *self, const char *code, const char *message)
+{
+    json_decref (self->reply);
+    self->reply = dv_reply_error (dv_request_request_id (self->request),
+                                  dv_request_referral_id (self->request), code, message, NULL);
+}
+
+void
 dv_batch_fail (dv_batch_t *self, const char *code, const char *message)
 {
-    for (size_t i = 0; i < self->count; i++) {
-        dv_job_t *job = self->jobs [i];
-        if (!job->reply)
-            job->reply = dv_reply_error (dv_request_request_id (job->request),
-                                         dv_request_referral_id (job->request), code, message, NULL);
-    }
+    for (size_t i = 0; i < self->count; i++)
+        if (!self->jobs [i]->reply)
+            dv_job_fail (self->jobs [i], code, message);
 }

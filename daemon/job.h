@@ -47,6 +47,10 @@ void
 void
     dv_batch_add (dv_batch_t *self, dv_job_t *job);
 
+//  Answer this job with an error reply (code from protocol.md, one-line message).
+void
+    dv_job_fail (dv_job_t *self, const char *code, const char *message);
+
 //  Give every job without a reply this error (e.g. "unavailable").
 void
     dv_batch_fail (dv_batch_t *self, const char *code, const char *message);

@@ -177,13 +177,6 @@ s_intake (s_store_t *self, dv_batch_t *batch, dv_job_t **jobs, size_t count)
     return result;
 }
 
-static void
-s_reply_error (dv_job_t *job, const char *code, const char *message)
-{
-    job->reply = dv_reply_error (dv_request_request_id (job->request),
-                                 dv_request_referral_id (job->request), code, message, NULL);
-}
-
 //  status: the latest decision on one of the sender's own referrals.
 static void
 s_status (s_store_t *self, dv_job_t *job)
@@ -197,7 +190,7 @@ s_status (s_store_t *self, dv_job_t *job)
     if (!result)
         return;
     if (PQntuples (result) == 1 && PQgetvalue (result, 0, 0) [0] == 't')
-        s_reply_error (job, "forbidden", "this key is no longer registered; contact the program's operator");
+        dv_job_fail (job, "forbidden", "this key is no longer registered; contact the program's operator");
     else
     if (PQntuples (result) == 1 && !PQgetisnull (result, 0, 1)) {
         json_t *stored = json_loads (PQgetvalue (result, 0, 1), 0, NULL);
@@ -205,7 +198,7 @@ s_status (s_store_t *self, dv_job_t *job)
         json_decref (stored);
     }
     else
-        s_reply_error (job, "not_found", "no referral with this referral_id from this source");
+        dv_job_fail (job, "not_found", "no referral with this referral_id from this source");
     PQclear (result);
 }
 
@@ -216,14 +209,14 @@ s_replay (s_store_t *self, dv_job_t *job)
     const char *source = dv_request_source_id (job->request);
     if (!job->sender.monitor) {
         if (source && strcmp (source, job->sender.id) != 0) {
-            s_reply_error (job, "forbidden", "a source may replay only its own events");
+            dv_job_fail (job, "forbidden", "a source may replay only its own events");
             return;
         }
         source = job->sender.id;
     }
     else
     if (!source) {
-        s_reply_error (job, "invalid", "a monitor key must name the source with source_id");
+        dv_job_fail (job, "invalid", "a monitor key must name the source with source_id");
         return;
     }
     char since [32], limit [32];
@@ -273,7 +266,7 @@ s_withdraw (s_store_t *self, dv_batch_t *batch, dv_job_t *job)
         return;
     const char *error = json_string_value (json_object_get (result, "error"));
     if (error)
-        s_reply_error (job, error, json_string_value (json_object_get (result, "message")));
+        dv_job_fail (job, error, json_string_value (json_object_get (result, "message")));
     else {
         job->reply = dv_reply_for_request (json_object_get (result, "reply"),
                                            dv_request_request_id (job->request), false);
@@ -371,7 +364,7 @@ s_run_batch (s_store_t *self, dv_batch_t *batch)
             case DV_REQ_REPLAY:   s_replay (self, job); break;
             case DV_REQ_WITHDRAW: s_withdraw (self, batch, job); break;
             default:
-                s_reply_error (job, "internal", "this request type is not handled yet");
+                dv_job_fail (job, "internal", "this request type is not handled yet");
         }
     }
     if (count > 0 && dv_db_connected (self->db)) {

@@ -248,14 +248,7 @@ TEST (events_published_without_personal_data)
 
 TEST (dealer_pipelining_and_bad_envelope)
 {
-    char cert [600];
-    snprintf (cert, sizeof cert, "%s", itest_cert (t, "spd"));
-    zcert_t *client_cert = zcert_load (cert);
-    zcert_t *server = zcert_load (itest_server_cert (t));
-    zsock_t *dealer = zsock_new (ZMQ_DEALER);
-    zcert_apply (client_cert, dealer);
-    zsock_set_curve_serverkey (dealer, zcert_public_txt (server));
-    zsock_connect (dealer, "%s", itest_intake (t, 0));
+    zsock_t *dealer = itest_dealer (t, "spd", 0);
     //  Ten requests in flight, matched by request_id
     for (int i = 0; i < 10; i++) {
         json_t *request = itest_referral ("social_contact", "unsheltered");
@@ -291,8 +284,6 @@ TEST (dealer_pipelining_and_bad_envelope)
     free (empty);
     free (text);
     zsock_destroy (&dealer);
-    zcert_destroy (&client_cert);
-    zcert_destroy (&server);
 }
 
 int

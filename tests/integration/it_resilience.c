@@ -136,15 +136,7 @@ TEST (one_refused_referral_costs_no_one_else)
                   " BEGIN IF NEW.payload ->> 'area' = 'poison' THEN RAISE EXCEPTION 'poisoned'; END IF;"
                   " RETURN NEW; END $$");
     itest_sql (t, "CREATE TRIGGER poison BEFORE INSERT ON divert.referral FOR EACH ROW EXECUTE FUNCTION divert.poison()");
-    char cert [600];
-    snprintf (cert, sizeof cert, "%s", itest_cert (t, "spd"));
-    zcert_t *client = zcert_load (cert);
-    zcert_t *server = zcert_load (itest_server_cert (t));
-    zsock_t *dealer = zsock_new (ZMQ_DEALER);
-    zcert_apply (client, dealer);
-    zsock_set_curve_serverkey (dealer, zcert_public_txt (server));
-    zsock_set_rcvtimeo (dealer, 10000);
-    zsock_connect (dealer, "%s", itest_intake (t, 0));
+    zsock_t *dealer = itest_dealer (t, "spd", 0);
     const int total = 30;
     for (int i = 0; i < total; i++) {
         json_t *request = itest_referral ("social_contact", "unsheltered");
@@ -181,8 +173,6 @@ TEST (one_refused_referral_costs_no_one_else)
     CHECK_INT (poisoned_internal, 1);
     itest_sql (t, "DROP TRIGGER poison ON divert.referral");
     zsock_destroy (&dealer);
-    zcert_destroy (&client);
-    zcert_destroy (&server);
 }
 
 int

@@ -194,6 +194,29 @@ itest_client (itest_t *self, const char *id, int slot)
     return client;
 }
 
+zsock_t *
+itest_dealer (itest_t *self, const char *id, int slot)
+{
+    char cert_path [600];
+    snprintf (cert_path, sizeof cert_path, "%s/%s.cert", self->tmp, id);
+    zcert_t *client = zcert_load (cert_path);
+    zcert_t *server = zcert_load (self->server_cert);
+    if (!client || !server) {
+        zcert_destroy (&client);
+        zcert_destroy (&server);
+        return NULL;
+    }
+    zsock_t *dealer = zsock_new (ZMQ_DEALER);
+    zcert_apply (client, dealer);
+    zsock_set_curve_serverkey (dealer, zcert_public_txt (server));
+    zsock_set_rcvtimeo (dealer, 10000);
+    zsock_set_linger (dealer, 0);
+    zsock_connect (dealer, "%s", self->intake [slot]);
+    zcert_destroy (&client);
+    zcert_destroy (&server);
+    return dealer;
+}
+
 int
 itest_daemon_start (itest_t *self, int slot)
 {

@@ -75,6 +75,12 @@ void
 dv_client_t *
     itest_client (itest_t *self, const char *id, int slot);
 
+//  A raw CURVE DEALER for a registered key on daemon `slot`'s intake (receive
+//  timeout 10 s): for pipelining and malformed envelopes. A request is sent
+//  as zsock_send (dealer, "zs", json) and read with zsock_recv (dealer, "zs", &text).
+zsock_t *
+    itest_dealer (itest_t *self, const char *id, int slot);
+
 //  A referral request; fields may be overridden afterwards with json_object_set.
 //  pathway e.g. "arrest_diversion"; a fresh UUID and a unique person each time.
 json_t *
