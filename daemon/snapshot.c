@@ -74,8 +74,9 @@ s_load_policy (dv_program_t *p, json_t *j)
 static void
 s_load_program (dv_snap_program_t *p, json_t *j)
 {
-    s_load_policy (&p->policy, j);
-    p->is_default = json_is_true (json_object_get (j, "is_default"));
+    json_t *policy = json_object_get (j, "policy");     //  the divert.program row
+    s_load_policy (&p->policy, policy);
+    p->is_default = json_is_true (json_object_get (policy, "is_default"));
     p->waitlist_ttl_us = json_integer_value (json_object_get (j, "waitlist_ttl_us"));
     p->exits_90d = s_int (j, "exits_90d", 0);
     json_t *cms = json_object_get (j, "cms");

@@ -128,6 +128,7 @@ s_deliver (dv_batch_t *batch, dv_job_t **jobs, const size_t *item_job, json_t *r
 static s_result_t
 s_intake (s_store_t *self, dv_batch_t *batch, dv_job_t **jobs, size_t count)
 {
+    int64_t t0 = zclock_usecs ();
     json_t *keys = dv_decide_keys (jobs, count);
     if (dv_db_command (self->db, "BEGIN")) {
         json_decref (keys);
@@ -140,8 +141,10 @@ s_intake (s_store_t *self, dv_batch_t *batch, dv_job_t **jobs, size_t count)
         s_rollback (self);
         return S_FAILED;
     }
+    int64_t t1 = zclock_usecs ();
     size_t *item_job = calloc (count, sizeof (size_t));
     json_t *items = dv_decide_batch (snapshot, jobs, count, item_job);
+    int64_t t2 = zclock_usecs ();
     json_t *recorded = NULL;
     s_result_t result = S_OK;
     if (json_array_size (items) > 0) {
@@ -153,8 +156,11 @@ s_intake (s_store_t *self, dv_batch_t *batch, dv_job_t **jobs, size_t count)
                   || strcmp (dv_db_sqlstate (self->db), "40001") == 0
                   || strcmp (dv_db_sqlstate (self->db), "23505") == 0? S_RETRY: S_FAILED;
     }
+    int64_t t3 = zclock_usecs ();
     if (result == S_OK && dv_db_command (self->db, "COMMIT"))
         result = S_FAILED;
+    dv_log_debug ("batch of %zu: snapshot %.1f ms, decide %.1f ms, record %.1f ms, commit %.1f ms",
+                  count, (t1 - t0) / 1e3, (t2 - t1) / 1e3, (t3 - t2) / 1e3, (zclock_usecs () - t3) / 1e3);
     if (result == S_OK) {
         s_deliver (batch, jobs, item_job, recorded);
         s_report_waitlists (self, snapshot);

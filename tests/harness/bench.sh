@@ -25,7 +25,7 @@ divertd
     decisions = tcp://127.0.0.1:$((PORT + 2))
     server_cert = $WORK/server.cert
     log = stderr
-    log_level = warning
+    log_level = ${BENCH_LOG_LEVEL:-warning}
 CONF
 "$BIN/divertd" -c "$WORK/divertd.conf" 2>"$WORK/divertd.log" &
 PID=$!
