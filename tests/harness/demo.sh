@@ -108,6 +108,14 @@ CONF
         stream "$source" 15 "$((seed++))" >"$VAR/stream.jsonl"
         "$BIN/divert-submit" "${common[@]}" --cert "$VAR/keys/$source.cert" "$VAR/stream.jsonl" || true
     done
+    say "The staffing gap said LEAD needs more case managers: one joins, and its waitlist is promoted at once"
+    local waiting; waiting=$(psql -Atc "SELECT count(*) FROM divert.waitlist_entry WHERE program = 'LEAD' AND state = 'open'")
+    "$BIN/divert-watch" --endpoint tcp://127.0.0.1:7462 --intake tcp://127.0.0.1:7461 \
+        --server-key "$VAR/keys/server.cert" --cert "$VAR/keys/ops.cert" --count "$waiting" --timeout-ms 5000 &
+    local watch=$!
+    sleep 0.5
+    "$BIN/divertctl" cm add cm-nguyen --program LEAD --name "C. Nguyen"
+    wait "$watch" || true
     say "Capacity now"
     "$BIN/divertctl" status
     say "Try: build/bin/divertctl waitlist · build/bin/divertctl explain <referral_id> · make demo-stop"
