@@ -526,8 +526,9 @@ s_bind (int type, zcert_t *cert, const char *endpoint, int max_size, char *error
     //  is at most a page of replay events), beyond that ZeroMQ drops them.
     //  Subscribers that stop reading lose events the same way; replay is the truth.
     zsock_set_sndhwm (sock, type == ZMQ_ROUTER ? 200 : 10000);
-    //  Requests not yet read, per connection: at most 1000 of max_size each.
-    zsock_set_rcvhwm (sock, 1000);
+    //  Requests not yet read, per connection: at most 100 of max_size each.
+    //  (Lossless: beyond it libzmq stops reading that client's TCP socket.)
+    zsock_set_rcvhwm (sock, 100);
     if (type == ZMQ_XPUB)
         zsock_set_xpub_manual (sock, 1);
     if (zsock_bind (sock, "%s", endpoint) == -1) {

@@ -61,8 +61,10 @@ run_test() {
     passed=$((passed + p)); failed=$((failed + f))
     if [ "$f" -gt 0 ]; then
         failures+=("$name")
-        echo "FAIL $name ($p passed, $f failed, exit $rc, $((SECONDS - start))s) — log follows:"
-        sed 's/^/    | /' "$log" | grep -v '^    | ok - ' | tail -n 60
+        echo "FAIL $name ($p passed, $f failed, exit $rc, $((SECONDS - start))s):"
+        grep -E '^not ok|^  FAIL|^FAIL|ERROR|runtime error|Sanitizer|did not' "$log" | head -n 40 | sed 's/^/    ! /'
+        echo "    last lines of its log:"
+        sed 's/^/    | /' "$log" | grep -v '^    | ok - ' | tail -n 40
     else
         echo "ok   $name ($p passed, $((SECONDS - start))s)"
     fi
