@@ -278,6 +278,12 @@ dv_policy_tier (dv_pathway_t pathway)
     }
 }
 
+int
+dv_policy_aging (const dv_program_t *program, int days_waited)
+{
+    return s_capped_product (days_waited, program->aging_per_day, program->aging_max);
+}
+
 dv_score_t
 dv_policy_score (const dv_program_t *program, dv_pathway_t pathway, bool substance_use,
                  bool mental_health, int prior_contacts_12m, int days_waited)
@@ -295,7 +301,7 @@ dv_policy_score (const dv_program_t *program, dv_pathway_t pathway, bool substan
         score.acuity = program->acuity_one;
     score.contacts = s_capped_product (prior_contacts_12m, program->contact_each,
                                        program->contact_max);
-    score.aging = s_capped_product (days_waited, program->aging_per_day, program->aging_max);
+    score.aging = dv_policy_aging (program, days_waited);
 
     long long sum = (long long) score.pathway + score.acuity + score.contacts + score.aging;
     score.total = (int) s_clamp (sum, 0, 100);

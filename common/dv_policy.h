@@ -121,6 +121,12 @@ dv_score_t
     dv_policy_score (const dv_program_t *program, dv_pathway_t pathway, bool substance_use,
                      bool mental_health, int prior_contacts_12m, int days_waited);
 
+//  The aging component alone: aging_per_day per full day waited, at most
+//  aging_max (days < 0 count as 0). dv_policy_score uses it; the daemon
+//  orders a waitlist by base score + this.
+int
+    dv_policy_aging (const dv_program_t *program, int days_waited);
+
 //  Eligibility checks of policy.md §2 that need only the referral and the
 //  program, in this order: consent (community/social_contact need consent true),
 //  service area, behavioral-health need, housing, excluded offense.

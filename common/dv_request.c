@@ -899,6 +899,12 @@ dv_pathway_from_name (const char *name)
     return s_name_index (s_pathway_names, name);
 }
 
+const char *const *
+dv_housing_names (void)
+{
+    return s_housing_names;
+}
+
 int
 dv_housing_from_name (const char *name)
 {

@@ -144,6 +144,9 @@ const char *
     dv_pathway_name (dv_pathway_t pathway);
 const char *
     dv_housing_name (dv_housing_t housing);
+//  Every housing value as on the wire, NULL-terminated, in dv_housing_t order.
+const char *const *
+    dv_housing_names (void);
 //  Returns -1 when the name is not a pathway / housing value.
 int
     dv_pathway_from_name (const char *name);

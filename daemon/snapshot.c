@@ -1,6 +1,7 @@
 /*  snapshot — one intake transaction's view of programs and capacity.
     See snapshot.h. */
 #include "snapshot.h"
+#include "dv_program.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,63 +20,10 @@ s_int (json_t *object, const char *key, int fallback)
 }
 
 static void
-s_copy_list (json_t *array, char *target, size_t width, int max, int *count)
-{
-    size_t index;
-    json_t *value;
-    *count = 0;
-    json_array_foreach (array, index, value) {
-        if (*count < max && json_is_string (value))
-            snprintf (target + width * (*count)++, width, "%s", json_string_value (value));
-    }
-}
-
-static void
-s_load_policy (dv_program_t *p, json_t *j)
-{
-    const char *name = json_string_value (json_object_get (j, "name"));
-    dv_program_defaults (p, name ? name : "?");
-    p->hard_cap = s_int (j, "hard_cap", p->hard_cap);
-    p->target_avg = s_int (j, "target_avg", p->target_avg);
-    p->funded = s_int (j, "funded", -1);
-    json_t *margin = json_object_get (j, "pacing_margin");
-    if (json_is_number (margin))
-        p->pacing_margin = json_number_value (margin);
-    p->reserve_tier1 = s_int (j, "reserve_tier1", p->reserve_tier1);
-    p->reserve_tier2 = s_int (j, "reserve_tier2", p->reserve_tier2);
-    p->waitlist_cap = s_int (j, "waitlist_cap", p->waitlist_cap);
-    const char *overflow = json_string_value (json_object_get (j, "pretrial_overflow"));
-    p->pretrial_overflow_waitlist = overflow && strcmp (overflow, "waitlist") == 0;
-    memset (p->accepts_housing, 0, sizeof p->accepts_housing);
-    size_t index;
-    json_t *value;
-    json_array_foreach (json_object_get (j, "accepts_housing"), index, value) {
-        int housing = dv_housing_from_name (json_string_value (value));
-        if (housing >= 0)
-            p->accepts_housing [housing] = true;
-    }
-    s_copy_list (json_object_get (j, "areas"), &p->areas [0][0], sizeof p->areas [0],
-                 DV_MAX_LIST, &p->areas_count);
-    s_copy_list (json_object_get (j, "excluded_offenses"), &p->excluded [0][0],
-                 sizeof p->excluded [0], DV_MAX_LIST, &p->excluded_count);
-    p->base [DV_PATHWAY_ARREST_DIVERSION] = s_int (j, "score_arrest", 60);
-    p->base [DV_PATHWAY_SOCIAL_CONTACT] = s_int (j, "score_social", 40);
-    p->base [DV_PATHWAY_COMMUNITY] = s_int (j, "score_community", 40);
-    p->base [DV_PATHWAY_PRETRIAL_DIVERSION] = s_int (j, "score_pretrial", 20);
-    p->acuity_both = s_int (j, "score_acuity_both", 10);
-    p->acuity_one = s_int (j, "score_acuity_one", 5);
-    p->contact_each = s_int (j, "score_contact_each", 2);
-    p->contact_max = s_int (j, "score_contact_max", 10);
-    p->aging_per_day = s_int (j, "score_aging_per_day", 1);
-    p->aging_max = s_int (j, "score_aging_max", 20);
-    p->version = s_int (j, "policy_version", 1);
-}
-
-static void
 s_load_program (dv_snap_program_t *p, json_t *j)
 {
     json_t *policy = json_object_get (j, "policy");     //  the divert.program row
-    s_load_policy (&p->policy, policy);
+    dv_program_load (&p->policy, policy);
     p->is_default = json_is_true (json_object_get (policy, "is_default"));
     p->waitlist_ttl_us = json_integer_value (json_object_get (j, "waitlist_ttl_us"));
     p->exits_90d = s_int (j, "exits_90d", 0);
@@ -223,9 +171,7 @@ dv_snap_program_effective_score (dv_snap_program_t *program, const dv_wait_entry
                                  int64_t now_us)
 {
     int64_t days = (now_us - entry->received_us) / (86400LL * 1000000LL);
-    dv_score_t aged = dv_policy_score (&program->policy, DV_PATHWAY_ARREST_DIVERSION, false, false,
-                                       0, days > 100000 ? 100000 : (int) days);
-    int score = entry->score + aged.aging;
+    int score = entry->score + dv_policy_aging (&program->policy, days > 100000 ? 100000 : (int) days);
     return score > 100 ? 100 : score;
 }
 

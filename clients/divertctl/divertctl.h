@@ -116,9 +116,7 @@ const char *ctl_str (json_t *object, const char *key);
 //  display order (the default program first). NULL after printing an error.
 json_t *ctl_programs_json (dv_db_t *db, const char *name);
 //  Fill a dv_program_t from one of those objects.
-void ctl_program_from_json (json_t *object, dv_program_t *program);
 //  The housing values a program may accept, NULL-terminated.
-extern const char *ctl_housing_names [];
 //  `program show`: one program or all, for people or as JSON.
 int ctl_program_show (dv_db_t *db, const char *name, bool json);
 

@@ -1,16 +1,13 @@
 /*  policy — a program's site policy as divertctl reads it: every program
-    (or one) as JSON in display order, loaded into a dv_program_t for the
-    capacity arithmetic of status (dv_policy_capacity, exactly as divertd),
-    and `program show [NAME] [--json]` for people and machines.
+    (or one) as JSON in display order (status loads each with
+    dv_program_load, the mapping divertd uses, for dv_policy_capacity), and
+    `program show [NAME] [--json]` for people and machines.
 */
 #include "divertctl.h"
 #include "dv_config.h"
 
 #include <stdio.h>
 #include <string.h>
-
-//  The housing values, in dv_housing_t order (table program, accepts_housing).
-const char *ctl_housing_names [] = { "unsheltered", "hotel", "sheltered", "housed", "unknown", NULL };
 
 //  --------------------------------------------------------------------------
 //  Loading and showing
@@ -35,57 +32,6 @@ ctl_programs_json (dv_db_t *db, const char *name)
         " 'score_aging_max', score_aging_max, 'policy_version', policy_version,"
         " 'updated_at', s_rfc3339(updated_at)) ORDER BY is_default DESC, name), '[]')"
         " FROM program WHERE $1::text IS NULL OR name = $1", 1, params);
-}
-
-static void
-s_copy_list (json_t *array, char *items, size_t item_size, int *count)
-{
-    *count = 0;
-    size_t index;
-    json_t *item;
-    json_array_foreach (array, index, item) {
-        if (*count >= DV_MAX_LIST)
-            break;
-        snprintf (items + (size_t) *count * item_size, item_size, "%s", json_string_value (item));
-        (*count)++;
-    }
-}
-
-void
-ctl_program_from_json (json_t *p, dv_program_t *program)
-{
-    dv_program_defaults (program, ctl_str (p, "name"));
-    program->hard_cap = ctl_int (p, "hard_cap");
-    program->target_avg = ctl_int (p, "target_avg");
-    program->funded = ctl_int_or (p, "funded", -1);
-    program->pacing_margin = json_number_value (json_object_get (p, "pacing_margin"));
-    program->reserve_tier1 = ctl_int (p, "reserve_tier1");
-    program->reserve_tier2 = ctl_int (p, "reserve_tier2");
-    program->waitlist_cap = ctl_int (p, "waitlist_cap");
-    program->pretrial_overflow_waitlist = strcmp (ctl_str (p, "pretrial_overflow"), "waitlist") == 0;
-    for (int h = 0; ctl_housing_names [h] && h < DV_HOUSING_COUNT; h++) {
-        program->accepts_housing [h] = false;
-        size_t index;
-        json_t *item;
-        json_array_foreach (json_object_get (p, "accepts_housing"), index, item)
-            if (strcmp (json_string_value (item), ctl_housing_names [h]) == 0)
-                program->accepts_housing [h] = true;
-    }
-    s_copy_list (json_object_get (p, "areas"), program->areas [0], sizeof program->areas [0],
-                 &program->areas_count);
-    s_copy_list (json_object_get (p, "excluded_offenses"), program->excluded [0],
-                 sizeof program->excluded [0], &program->excluded_count);
-    program->base [DV_PATHWAY_ARREST_DIVERSION] = ctl_int (p, "score_arrest");
-    program->base [DV_PATHWAY_SOCIAL_CONTACT] = ctl_int (p, "score_social");
-    program->base [DV_PATHWAY_COMMUNITY] = ctl_int (p, "score_community");
-    program->base [DV_PATHWAY_PRETRIAL_DIVERSION] = ctl_int (p, "score_pretrial");
-    program->acuity_both = ctl_int (p, "score_acuity_both");
-    program->acuity_one = ctl_int (p, "score_acuity_one");
-    program->contact_each = ctl_int (p, "score_contact_each");
-    program->contact_max = ctl_int (p, "score_contact_max");
-    program->aging_per_day = ctl_int (p, "score_aging_per_day");
-    program->aging_max = ctl_int (p, "score_aging_max");
-    program->version = ctl_int (p, "policy_version");
 }
 
 static void

@@ -128,7 +128,7 @@ s_set_nullable (s_update_t *u, int flag, const char *text, const char *option, b
 //  Check a comma-separated list's items: count and length, and (when
 //  `allowed` is given) membership.
 static int
-s_check_list (const char *text, const char *option, size_t max_len, const char **allowed)
+s_check_list (const char *text, const char *option, size_t max_len, const char *const *allowed)
 {
     int count = 0;
     const char *item = text;
@@ -160,7 +160,7 @@ s_check_list (const char *text, const char *option, size_t max_len, const char *
 
 static int
 s_set_list (s_update_t *u, int param, const char *text, const char *option, size_t max_len,
-            const char **allowed)
+            const char *const *allowed)
 {
     if (!text)
         return CTL_OK;
@@ -198,7 +198,7 @@ s_build_update (s_update_t *u, const char *name, ctl_opt_t *opts)
     ||  s_set_nullable (u, 11, opts [S_TERM].value, "--term", true)
     ||  s_set_list (u, 13, opts [S_AREAS].value, "--areas", 64, NULL)
     ||  s_set_list (u, 14, opts [S_EXCLUDE].value, "--exclude-offenses", 32, NULL)
-    ||  s_set_list (u, 16, housing, "--accepts-housing", 16, ctl_housing_names))
+    ||  s_set_list (u, 16, housing, "--accepts-housing", 16, dv_housing_names ()))
         return CTL_FAIL;
     return CTL_OK;
 }

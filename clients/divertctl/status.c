@@ -8,6 +8,7 @@
     Everything is read in one REPEATABLE READ snapshot.
 */
 #include "divertctl.h"
+#include "dv_program.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -46,7 +47,7 @@ typedef struct {
 static void
 s_compute (json_t *policy, json_t *live, s_figures_t *f)
 {
-    ctl_program_from_json (policy, &f->policy);
+    dv_program_load (&f->policy, policy);
     json_t *cms = json_object_get (live, "cms");
     dv_cm_t *list = calloc (json_array_size (cms) + 1, sizeof *list);
     size_t n = 0, index;

@@ -44,13 +44,6 @@ static const char *const s_markers [] = {
 //  ---------------------------------------------------------------------------
 //  Helpers
 
-static const char *
-s_str (json_t *object, const char *key)
-{
-    const char *value = json_string_value (json_object_get (object, key));
-    return value ? value : "(none)";
-}
-
 //  The first marker found in text (case-insensitive), or NULL.
 static const char *
 s_marker_in (const char *text)
@@ -107,14 +100,6 @@ s_pii_referral (const char *pathway)
 }
 
 //  dv_client_request, and the request is dropped afterwards.
-static json_t *
-s_ask (dv_client_t *client, json_t *request)
-{
-    json_t *reply = dv_client_request (client, request);
-    json_decref (request);
-    return reply;
-}
-
 static char *
 s_dumps (json_t *request)
 {
@@ -128,14 +113,14 @@ s_normal_still_works (dv_client_t *client, const char *label)
 {
     json_t *ping = json_pack ("{s:i, s:s, s:s}", "v", 1, "type", "ping", "request_id", "after");
     json_t *reply = dv_client_request (client, ping);
-    CHECKF (streq (s_str (reply, "type"), "pong") && streq (s_str (reply, "request_id"), "after"),
-            "%s: ping afterwards: %s", label, reply ? s_str (reply, "type") : dv_client_last_error ());
+    CHECKF (streq (itest_str (reply, "type"), "pong") && streq (itest_str (reply, "request_id"), "after"),
+            "%s: ping afterwards: %s", label, reply ? itest_str (reply, "type") : dv_client_last_error ());
     json_decref (reply);
     json_decref (ping);
     json_t *request = s_pii_referral (client == community ? "community" : "arrest_diversion");
     reply = dv_client_request (client, request);
-    CHECKF (streq (s_str (reply, "type"), "decision"), "%s: referral afterwards: %s %s", label,
-            s_str (reply, "type"), s_str (reply, "code"));
+    CHECKF (streq (itest_str (reply, "type"), "decision"), "%s: referral afterwards: %s %s", label,
+            itest_str (reply, "type"), itest_str (reply, "code"));
     json_decref (reply);
     json_decref (request);
 }
@@ -147,7 +132,7 @@ s_expect_error (const char *label, const void *data, size_t size, const char *co
 {
     char *text = dv_client_request_raw (police, data, size);
     json_t *reply = text ? json_loads (text, 0, NULL) : NULL;
-    CHECKF (reply && streq (s_str (reply, "type"), "error") && streq (s_str (reply, "code"), code),
+    CHECKF (reply && streq (itest_str (reply, "type"), "error") && streq (itest_str (reply, "code"), code),
             "%s: expected error %s, got %.300s", label, code, text ? text : "(no reply)");
     CHECKF (!reply || json_is_false (json_object_get (reply, "retry")), "%s: retry is not false", label);
     CHECKF (!s_marker_in (text), "%s: the reply echoes %s", label, s_marker_in (text));
@@ -338,7 +323,7 @@ TEST (deep_nesting)
     json_object_set_new (request, "notes", json_pack ("[[[[[[[[[[s]]]]]]]]]]", PII_NOTES));
     char *text = s_dumps (request);
     json_t *reply = s_expect_error ("nested notes", text, strlen (text), "invalid");
-    CHECK_STR (s_str (json_array_get (json_object_get (reply, "errors"), 0), "field"), "notes");
+    CHECK_STR (itest_str (json_array_get (json_object_get (reply, "errors"), 0), "field"), "notes");
     json_decref (reply);
     free (text);
     json_decref (request);
@@ -393,16 +378,16 @@ TEST (huge_numbers)
         //  anything it parses is named
         json_t *errors = json_object_get (reply, "errors");
         if (json_array_size (errors))
-            CHECKF (streq (s_str (json_array_get (errors, 0), "field"), "prior_contacts_12m"), "%s", label);
+            CHECKF (streq (itest_str (json_array_get (errors, 0), "field"), "prior_contacts_12m"), "%s", label);
         json_decref (reply);
         zstr_free (&frame);
         free (text);
         json_decref (request);
     }
     //  The largest since_seq is fine: an empty page
-    json_t *reply = s_ask (police, json_pack ("{s:i, s:s, s:I}", "v", 1, "type", "replay",
+    json_t *reply = itest_ask (police, json_pack ("{s:i, s:s, s:I}", "v", 1, "type", "replay",
                                                           "since_seq", (json_int_t) INT64_MAX));
-    CHECK_STR (s_str (reply, "type"), "replay");
+    CHECK_STR (itest_str (reply, "type"), "replay");
     CHECK_INT (json_array_size (json_object_get (reply, "events")), 0);
     json_decref (reply);
 }
@@ -444,7 +429,7 @@ TEST (very_long_strings)
         json_t *reply = s_expect_error (rows [i].path, text, strlen (text), "invalid");
         json_t *errors = json_object_get (reply, "errors");
         char *listed = json_dumps (errors, JSON_COMPACT);
-        CHECKF (json_array_size (errors) == 1 && streq (s_str (json_array_get (errors, 0), "field"), rows [i].path),
+        CHECKF (json_array_size (errors) == 1 && streq (itest_str (json_array_get (errors, 0), "field"), rows [i].path),
                 "%s: errors %s", rows [i].path, listed ? listed : "(none)");
         free (listed);
         json_decref (reply);
@@ -458,7 +443,7 @@ TEST (very_long_strings)
     json_object_set_new (request, "notes", json_string (value));
     char *text = s_dumps (request);
     json_t *reply = s_expect_error ("2001 euro signs", text, strlen (text), "invalid");
-    CHECK_STR (s_str (json_array_get (json_object_get (reply, "errors"), 0), "field"), "notes");
+    CHECK_STR (itest_str (json_array_get (json_object_get (reply, "errors"), 0), "field"), "notes");
     json_decref (reply);
     free (text);
     free (value);
@@ -560,14 +545,14 @@ TEST (wrong_type_each_field)
             snprintf (label, sizeof label, "%s as %s", fields [f].path, wrong [w].label);
             char *reply_text = dv_client_request_raw (police, text, strlen (text));
             json_t *reply = reply_text ? json_loads (reply_text, 0, NULL) : NULL;
-            CHECKF (streq (s_str (reply, "code"), "invalid"), "%s: %.300s", label, reply_text ? reply_text : "(no reply)");
+            CHECKF (streq (itest_str (reply, "code"), "invalid"), "%s: %.300s", label, reply_text ? reply_text : "(no reply)");
             //  the error names the field, and only that field
             json_t *errors = json_object_get (reply, "errors");
             bool named = false, others = false;
             size_t index;
             json_t *error;
             json_array_foreach (errors, index, error) {
-                if (streq (s_str (error, "field"), fields [f].path))
+                if (streq (itest_str (error, "field"), fields [f].path))
                     named = true;
                 else
                     others = true;
@@ -575,7 +560,7 @@ TEST (wrong_type_each_field)
             CHECKF (named && !others, "%s: errors %.300s", label, reply_text ? reply_text : "(no reply)");
             //  the request_id is echoed unless it is the field that is wrong
             if (!streq (fields [f].path, "request_id"))
-                CHECKF (streq (s_str (reply, "request_id"), "wt"), "%s: request_id not echoed", label);
+                CHECKF (streq (itest_str (reply, "request_id"), "wt"), "%s: request_id not echoed", label);
             CHECKF (!s_marker_in (reply_text), "%s: the reply echoes %s", label, s_marker_in (reply_text));
             free (reply_text);
             json_decref (reply);
@@ -619,7 +604,7 @@ TEST (multipart_and_empty_frames)
     json_t *request = s_pii_referral ("arrest_diversion");
     char *referral = s_dumps (request);
     char *recorded = zsys_sprintf ("SELECT count(*) FROM divert.referral WHERE referral_id = '%s'",
-                                   s_str (request, "referral_id"));
+                                   itest_str (request, "referral_id"));
     json_decref (request);
     static const char *const labels [] = {
         "[empty][json][extra]", "[json] without the empty frame", "[empty] alone",
@@ -642,8 +627,8 @@ TEST (multipart_and_empty_frames)
         zmsg_send (&msg, dealer);
         int frames = 0;
         json_t *reply = s_dealer_recv (dealer, 3000, &frames);
-        CHECKF (reply && streq (s_str (reply, "code"), "invalid"), "%s: %s", labels [c],
-                reply ? s_str (reply, "code") : "no reply");
+        CHECKF (reply && streq (itest_str (reply, "code"), "invalid"), "%s: %s", labels [c],
+                reply ? itest_str (reply, "code") : "no reply");
         CHECKF (frames == 2, "%s: reply has %d frames", labels [c], frames);
         json_decref (reply);
         //  Exactly one reply: the next thing on this connection is the answer to a good ping
@@ -653,8 +638,8 @@ TEST (multipart_and_empty_frames)
         reply = s_dealer_recv (dealer, 3000, NULL);
         char expected [32];
         snprintf (expected, sizeof expected, "after-%d", c);
-        CHECKF (streq (s_str (reply, "type"), "pong") && streq (s_str (reply, "request_id"), expected),
-                "%s: then a ping: %s %s", labels [c], s_str (reply, "type"), s_str (reply, "request_id"));
+        CHECKF (streq (itest_str (reply, "type"), "pong") && streq (itest_str (reply, "request_id"), expected),
+                "%s: then a ping: %s %s", labels [c], itest_str (reply, "type"), itest_str (reply, "request_id"));
         json_decref (reply);
         //  and a referral on the same DEALER
         request = s_pii_referral ("arrest_diversion");
@@ -662,8 +647,8 @@ TEST (multipart_and_empty_frames)
         char *text = s_dumps (request);
         s_dealer_send_json (dealer, text);
         reply = s_dealer_recv (dealer, 5000, NULL);
-        CHECKF (streq (s_str (reply, "type"), "decision") && streq (s_str (reply, "request_id"), expected),
-                "%s: then a referral: %s %s", labels [c], s_str (reply, "type"), s_str (reply, "code"));
+        CHECKF (streq (itest_str (reply, "type"), "decision") && streq (itest_str (reply, "request_id"), expected),
+                "%s: then a referral: %s %s", labels [c], itest_str (reply, "type"), itest_str (reply, "code"));
         json_decref (reply);
         free (text);
         json_decref (request);
@@ -692,7 +677,7 @@ TEST (over_size_limit)
     zmsg_addmem (msg, frame, under);
     zmsg_send (&msg, dealer);
     json_t *reply = s_dealer_recv (dealer, 3000, NULL);
-    CHECKF (streq (s_str (reply, "type"), "pong"), "60000-byte ping: %s", reply ? s_str (reply, "type") : "no reply");
+    CHECKF (streq (itest_str (reply, "type"), "pong"), "60000-byte ping: %s", reply ? itest_str (reply, "type") : "no reply");
     json_decref (reply);
     //  At the limit: 65 536 bytes are not "above" 64 KiB, so answered; one
     //  byte more is dropped (each on a connection of its own)
@@ -705,8 +690,8 @@ TEST (over_size_limit)
         zmsg_send (&msg, edge);
         reply = s_dealer_recv (edge, 1500, NULL);
         if (k == 0)
-            CHECKF (streq (s_str (reply, "type"), "pong"), "a %zu-byte ping: %s", sizes [k],
-                    reply ? s_str (reply, "type") : "no reply, the connection was dropped");
+            CHECKF (streq (itest_str (reply, "type"), "pong"), "a %zu-byte ping: %s", sizes [k],
+                    reply ? itest_str (reply, "type") : "no reply, the connection was dropped");
         else
             CHECKF (reply == NULL, "a %zu-byte ping answered", sizes [k]);
         json_decref (reply);
@@ -718,7 +703,7 @@ TEST (over_size_limit)
     zmsg_addmem (msg, frame, 70000);
     zmsg_send (&msg, dealer);
     reply = s_dealer_recv (dealer, 2000, NULL);
-    CHECKF (reply == NULL, "70000-byte frame answered: %s", s_str (reply, "type"));
+    CHECKF (reply == NULL, "70000-byte frame answered: %s", itest_str (reply, "type"));
     json_decref (reply);
     //  ... the daemon is fine: a new client's ping works, so does this DEALER once reconnected
     CHECK (s_daemon_alive ());
@@ -728,8 +713,8 @@ TEST (over_size_limit)
     dv_client_destroy (&fresh);
     s_dealer_send_json (dealer, "{\"v\":1,\"type\":\"ping\",\"request_id\":\"back\"}");
     reply = s_dealer_recv (dealer, 5000, NULL);
-    CHECKF (streq (s_str (reply, "request_id"), "back"), "the DEALER after reconnecting: %s",
-            reply ? s_str (reply, "type") : "no reply");
+    CHECKF (streq (itest_str (reply, "request_id"), "back"), "the DEALER after reconnecting: %s",
+            reply ? itest_str (reply, "type") : "no reply");
     json_decref (reply);
     zsock_destroy (&dealer);
     //  A REQ client sending 1 MB: no reply; the others go on
@@ -768,7 +753,7 @@ s_flood (const char *mix, int total)
     json_t *reply = dv_client_request (police, request);
     char status_frame [200];
     snprintf (status_frame, sizeof status_frame, "{\"v\":1,\"type\":\"status\",\"referral_id\":\"%s\",\"request_id\":\"f\"}",
-              s_str (request, "referral_id"));
+              itest_str (request, "referral_id"));
     json_decref (reply);
     json_decref (request);
     long spd_events = itest_sql_long (t, "SELECT count(*) FROM divert.decision_event WHERE source_id = 'spd'");
@@ -808,16 +793,16 @@ s_flood (const char *mix, int total)
     dv_client_set_timeout (other, 30000);
     dv_client_set_attempts (other, 1);
     int64_t asked = zclock_mono ();
-    reply = s_ask (other, json_pack ("{s:i, s:s}", "v", 1, "type", "ping"));
+    reply = itest_ask (other, json_pack ("{s:i, s:s}", "v", 1, "type", "ping"));
     int64_t ping_ms = zclock_mono () - asked;
-    CHECKF (streq (s_str (reply, "type"), "pong"), "%s: other client's ping during the flood: %s", mix,
-            reply ? s_str (reply, "type") : dv_client_last_error ());
+    CHECKF (streq (itest_str (reply, "type"), "pong"), "%s: other client's ping during the flood: %s", mix,
+            reply ? itest_str (reply, "type") : dv_client_last_error ());
     json_decref (reply);
     asked = zclock_mono ();
-    reply = s_ask (other, s_pii_referral ("community"));
+    reply = itest_ask (other, s_pii_referral ("community"));
     int64_t referral_ms = zclock_mono () - asked;
-    CHECKF (streq (s_str (reply, "type"), "decision"), "%s: other client's referral during the flood: %s %s", mix,
-            reply ? s_str (reply, "type") : dv_client_last_error (), s_str (reply, "code"));
+    CHECKF (streq (itest_str (reply, "type"), "decision"), "%s: other client's referral during the flood: %s %s", mix,
+            reply ? itest_str (reply, "type") : dv_client_last_error (), itest_str (reply, "code"));
     json_decref (reply);
     CHECKF (ping_ms < 10000, "%s: other client's ping took %lld ms", mix, (long long) ping_ms);
     CHECKF (referral_ms < 10000, "%s: other client's referral took %lld ms", mix, (long long) referral_ms);
@@ -840,8 +825,8 @@ s_flood (const char *mix, int total)
         CHECKF (answer && empty && zframe_size (empty) == 0, "%s: reply %d malformed", mix, received);
         bytes += text ? strlen (text) : 0;
         received++;
-        if (streq (s_str (answer, "type"), "error")) {
-            if (streq (s_str (answer, "code"), "unavailable") && json_is_true (json_object_get (answer, "retry")))
+        if (streq (itest_str (answer, "type"), "error")) {
+            if (streq (itest_str (answer, "code"), "unavailable") && json_is_true (json_object_get (answer, "retry")))
                 unavailable++;
             else
             if (errors == unavailable)
@@ -918,11 +903,11 @@ TEST (flood_of_large_error_replies_without_reading)
     char *text = dv_client_request_raw (police, frame, strlen (frame));
     int64_t one_ms = zclock_mono () - asked;
     json_t *reply = text ? json_loads (text, 0, NULL) : NULL;
-    CHECK_STR (s_str (reply, "code"), "invalid");
+    CHECK_STR (itest_str (reply, "code"), "invalid");
     size_t reply_size = text ? strlen (text) : 0;
     //  each answer is logged with its message
     char marker [96];
-    snprintf (marker, sizeof marker, "%s", s_str (reply, "message"));
+    snprintf (marker, sizeof marker, "%s", itest_str (reply, "message"));
     CHECKF (strstr (marker, "fields are invalid (the first 20 are listed)") != NULL, "message: %s", marker);
     CHECK_INT (json_array_size (json_object_get (reply, "errors")), DV_REQUEST_MAX_PROBLEMS);
     CHECKF (reply_size < 8192, "an error reply of %zu bytes", reply_size);
@@ -940,10 +925,10 @@ TEST (flood_of_large_error_replies_without_reading)
     dv_client_set_timeout (other, 30000);
     dv_client_set_attempts (other, 1);
     asked = zclock_mono ();
-    reply = s_ask (other, s_pii_referral ("community"));
+    reply = itest_ask (other, s_pii_referral ("community"));
     int64_t referral_ms = zclock_mono () - asked;
-    CHECKF (streq (s_str (reply, "type"), "decision"), "other client's referral: %s",
-            reply ? s_str (reply, "type") : dv_client_last_error ());
+    CHECKF (streq (itest_str (reply, "type"), "decision"), "other client's referral: %s",
+            reply ? itest_str (reply, "type") : dv_client_last_error ());
     CHECKF (referral_ms < 10000, "other client's referral took %lld ms", (long long) referral_ms);
     json_decref (reply);
     //  Wait until the daemon has answered them all (each is logged)
@@ -995,14 +980,14 @@ TEST (subscribe_only_own_topics)
     CHECK (to_cp && to_sibling && to_all && to_police && to_prefix && to_longer && monitor);
     zclock_sleep (500);
     //  One decision for each of three sources
-    json_t *reply = s_ask (community, s_pii_referral ("community"));
-    CHECK_STR (s_str (reply, "type"), "decision");
+    json_t *reply = itest_ask (community, s_pii_referral ("community"));
+    CHECK_STR (itest_str (reply, "type"), "decision");
     json_decref (reply);
-    reply = s_ask (police2, s_pii_referral ("arrest_diversion"));
-    CHECK_STR (s_str (reply, "type"), "decision");
+    reply = itest_ask (police2, s_pii_referral ("arrest_diversion"));
+    CHECK_STR (itest_str (reply, "type"), "decision");
     json_decref (reply);
-    reply = s_ask (police, s_pii_referral ("arrest_diversion"));
-    CHECK_STR (s_str (reply, "type"), "decision");
+    reply = itest_ask (police, s_pii_referral ("arrest_diversion"));
+    CHECK_STR (itest_str (reply, "type"), "decision");
     json_decref (reply);
     //  The monitor hears all three
     int cp = 0, tpd = 0, spd = 0;
@@ -1022,7 +1007,7 @@ TEST (subscribe_only_own_topics)
     for (int s = 0; s < 3; s++) {
         char *topic = NULL;
         json_t *event = dv_subscriber_recv (own_only [s], 3000, &topic);
-        CHECKF (topic && streq (topic, "decision.police.spd") && streq (s_str (event, "source_id"), "spd"),
+        CHECKF (topic && streq (topic, "decision.police.spd") && streq (itest_str (event, "source_id"), "spd"),
                 "police key subscribed to %s got %s", names [s], topic ? topic : "nothing");
         free (topic);
         json_decref (event);
@@ -1047,7 +1032,7 @@ TEST (subscribe_only_own_topics)
     zsock_set_subscribe ((zsock_t *) dv_subscriber_sock (sneaky), "decision.community.cp");
     zsock_set_subscribe ((zsock_t *) dv_subscriber_sock (sneaky), "decision.");
     zclock_sleep (300);
-    reply = s_ask (community, s_pii_referral ("community"));
+    reply = itest_ask (community, s_pii_referral ("community"));
     json_decref (reply);
     char *topic = NULL;
     json_t *event = dv_subscriber_recv (sneaky, 500, &topic);
@@ -1077,14 +1062,14 @@ TEST (subscribe_only_own_topics)
 static json_t *
 s_status (dv_client_t *client, const char *referral_id)
 {
-    return s_ask (client, json_pack ("{s:i, s:s, s:s}", "v", 1, "type", "status",
+    return itest_ask (client, json_pack ("{s:i, s:s, s:s}", "v", 1, "type", "status",
                                                  "referral_id", referral_id));
 }
 
 static json_t *
 s_withdraw (dv_client_t *client, const char *referral_id)
 {
-    return s_ask (client, json_pack ("{s:i, s:s, s:s, s:s}", "v", 1, "type", "withdraw",
+    return itest_ask (client, json_pack ("{s:i, s:s, s:s, s:s}", "v", 1, "type", "withdraw",
                                                  "referral_id", referral_id, "reason", PII_REASON));
 }
 
@@ -1098,86 +1083,86 @@ TEST (status_withdraw_replay_own_only)
     json_object_set_new (request, "person", json_pack ("{s:s, s:s, s:s}", "source_person_id", PII_SPID "-own",
                                                        "first_name", PII_FIRST, "last_name", "Ownerson"));
     char id [40], upper [40];
-    snprintf (id, sizeof id, "%s", s_str (request, "referral_id"));
+    snprintf (id, sizeof id, "%s", itest_str (request, "referral_id"));
     for (int i = 0; i < 40; i++)
         upper [i] = (char) toupper ((unsigned char) id [i]);
     json_t *decision = dv_client_request (police, request);
     json_decref (request);
-    CHECK_STR (s_str (decision, "type"), "decision");
-    const char *first = s_str (decision, "decision");
-    CHECKF (streq (first, "accept") || streq (first, "waitlist"), "decision %s (%s)", first, s_str (decision, "reason"));
+    CHECK_STR (itest_str (decision, "type"), "decision");
+    const char *first = itest_str (decision, "decision");
+    CHECKF (streq (first, "accept") || streq (first, "waitlist"), "decision %s (%s)", first, itest_str (decision, "reason"));
     //  Others: not_found for status and withdraw (upper case too), forbidden for replay
     dv_client_t *others [] = { community, police2 };
     for (int o = 0; o < 2; o++) {
         const char *label = o ? "tpd" : "cp";
         json_t *reply = s_status (others [o], id);
-        CHECKF (streq (s_str (reply, "code"), "not_found"), "%s status: %s %s", label, s_str (reply, "type"), s_str (reply, "code"));
+        CHECKF (streq (itest_str (reply, "code"), "not_found"), "%s status: %s %s", label, itest_str (reply, "type"), itest_str (reply, "code"));
         CHECK (json_object_get (reply, "decision") == NULL && json_object_get (reply, "seq") == NULL);
         json_decref (reply);
         reply = s_status (others [o], upper);
-        CHECKF (streq (s_str (reply, "code"), "not_found"), "%s status (upper case): %s", label, s_str (reply, "code"));
+        CHECKF (streq (itest_str (reply, "code"), "not_found"), "%s status (upper case): %s", label, itest_str (reply, "code"));
         json_decref (reply);
         reply = s_withdraw (others [o], id);
-        CHECKF (streq (s_str (reply, "code"), "not_found"), "%s withdraw: %s %s", label, s_str (reply, "type"), s_str (reply, "code"));
+        CHECKF (streq (itest_str (reply, "code"), "not_found"), "%s withdraw: %s %s", label, itest_str (reply, "type"), itest_str (reply, "code"));
         json_decref (reply);
         reply = s_withdraw (others [o], upper);
-        CHECKF (streq (s_str (reply, "code"), "not_found"), "%s withdraw (upper case): %s", label, s_str (reply, "code"));
+        CHECKF (streq (itest_str (reply, "code"), "not_found"), "%s withdraw (upper case): %s", label, itest_str (reply, "code"));
         json_decref (reply);
-        reply = s_ask (others [o], json_pack ("{s:i, s:s, s:i, s:s}", "v", 1, "type", "replay",
+        reply = itest_ask (others [o], json_pack ("{s:i, s:s, s:i, s:s}", "v", 1, "type", "replay",
                                                           "since_seq", 0, "source_id", "spd"));
-        CHECKF (streq (s_str (reply, "code"), "forbidden"), "%s replay of spd: %s %s", label, s_str (reply, "type"), s_str (reply, "code"));
+        CHECKF (streq (itest_str (reply, "code"), "forbidden"), "%s replay of spd: %s %s", label, itest_str (reply, "type"), itest_str (reply, "code"));
         json_decref (reply);
         //  Its own replay holds none of spd's events
-        reply = s_ask (others [o], json_pack ("{s:i, s:s, s:i, s:i}", "v", 1, "type", "replay",
+        reply = itest_ask (others [o], json_pack ("{s:i, s:s, s:i, s:i}", "v", 1, "type", "replay",
                                                           "since_seq", 0, "limit", 1000));
-        CHECK_STR (s_str (reply, "type"), "replay");
+        CHECK_STR (itest_str (reply, "type"), "replay");
         size_t index;
         json_t *event;
         json_array_foreach (json_object_get (reply, "events"), index, event) {
-            CHECKF (streq (s_str (event, "source_id"), o ? "tpd" : "cp"), "%s replay has %s's event", label,
-                    s_str (event, "source_id"));
-            CHECKF (!streq (s_str (event, "referral_id"), id), "%s replay has spd's referral", label);
+            CHECKF (streq (itest_str (event, "source_id"), o ? "tpd" : "cp"), "%s replay has %s's event", label,
+                    itest_str (event, "source_id"));
+            CHECKF (!streq (itest_str (event, "referral_id"), id), "%s replay has spd's referral", label);
         }
         json_decref (reply);
         //  Naming itself is fine
-        reply = s_ask (others [o], json_pack ("{s:i, s:s, s:i, s:s}", "v", 1, "type", "replay",
+        reply = itest_ask (others [o], json_pack ("{s:i, s:s, s:i, s:s}", "v", 1, "type", "replay",
                                                           "since_seq", 0, "source_id", label));
-        CHECK_STR (s_str (reply, "type"), "replay");
+        CHECK_STR (itest_str (reply, "type"), "replay");
         json_decref (reply);
     }
     //  Nothing changed: the owner still sees its decision, and may withdraw it
     json_t *reply = s_status (police, id);
-    CHECK_STR (s_str (reply, "decision"), first);
+    CHECK_STR (itest_str (reply, "decision"), first);
     CHECK_INT (json_integer_value (json_object_get (reply, "seq")), json_integer_value (json_object_get (decision, "seq")));
     json_decref (reply);
     reply = s_withdraw (police, id);
-    CHECKF (streq (s_str (reply, "decision"), "withdrawn"), "owner's withdraw: %s %s", s_str (reply, "type"), s_str (reply, "code"));
+    CHECKF (streq (itest_str (reply, "decision"), "withdrawn"), "owner's withdraw: %s %s", itest_str (reply, "type"), itest_str (reply, "code"));
     json_decref (reply);
     reply = s_status (police, upper);
-    CHECK_STR (s_str (reply, "decision"), "withdrawn");
+    CHECK_STR (itest_str (reply, "decision"), "withdrawn");
     json_decref (reply);
     //  ... and now the others still learn nothing, not even "conflict"
     reply = s_withdraw (community, id);
-    CHECK_STR (s_str (reply, "code"), "not_found");
+    CHECK_STR (itest_str (reply, "code"), "not_found");
     json_decref (reply);
     reply = s_withdraw (police, id);
-    CHECK_STR (s_str (reply, "code"), "conflict");
+    CHECK_STR (itest_str (reply, "code"), "conflict");
     json_decref (reply);
     //  A referral_id no one used: not_found for everyone
     reply = s_status (police, "00000000-0000-4000-8000-000000000000");
-    CHECK_STR (s_str (reply, "code"), "not_found");
+    CHECK_STR (itest_str (reply, "code"), "not_found");
     json_decref (reply);
     reply = s_withdraw (police, "00000000-0000-4000-8000-000000000000");
-    CHECK_STR (s_str (reply, "code"), "not_found");
+    CHECK_STR (itest_str (reply, "code"), "not_found");
     json_decref (reply);
     //  A monitor key may replay any source but not withdraw or ask status
     dv_client_t *ops = itest_client (t, "ops", 0);
     reply = s_withdraw (ops, id);
-    CHECK_STR (s_str (reply, "code"), "forbidden");
+    CHECK_STR (itest_str (reply, "code"), "forbidden");
     json_decref (reply);
-    reply = s_ask (ops, json_pack ("{s:i, s:s, s:i, s:s, s:i}", "v", 1, "type", "replay",
+    reply = itest_ask (ops, json_pack ("{s:i, s:s, s:i, s:s, s:i}", "v", 1, "type", "replay",
                                                "since_seq", 0, "source_id", "spd", "limit", 1000));
-    CHECK_STR (s_str (reply, "type"), "replay");
+    CHECK_STR (itest_str (reply, "type"), "replay");
     CHECK (json_array_size (json_object_get (reply, "events")) > 0);
     json_decref (reply);
     dv_client_destroy (&ops);

@@ -10,67 +10,52 @@
 static itest_t *t;
 static dv_client_t *police, *community;
 
-static json_t *
-s_request (dv_client_t *client, json_t *request)
-{
-    json_t *reply = dv_client_request (client, request);
-    json_decref (request);
-    return reply;
-}
-
-static const char *
-s_str (json_t *object, const char *key)
-{
-    const char *value = json_string_value (json_object_get (object, key));
-    return value ? value : "(none)";
-}
-
 TEST (idempotent_resubmit_and_conflict)
 {
     json_t *request = itest_referral ("arrest_diversion", "unsheltered");
     json_object_set_new (request, "request_id", json_string ("first"));
     json_t *first = dv_client_request (police, request);
-    CHECK_STR (s_str (first, "decision"), "accept");
+    CHECK_STR (itest_str (first, "decision"), "accept");
     CHECK (json_is_false (json_object_get (first, "replayed")));
-    CHECK_STR (s_str (first, "request_id"), "first");
+    CHECK_STR (itest_str (first, "request_id"), "first");
     //  Same content, another request_id: the stored decision, replayed
     json_object_set_new (request, "request_id", json_string ("again"));
     json_t *again = dv_client_request (police, request);
-    CHECK_STR (s_str (again, "decision"), "accept");
+    CHECK_STR (itest_str (again, "decision"), "accept");
     CHECK (json_is_true (json_object_get (again, "replayed")));
-    CHECK_STR (s_str (again, "request_id"), "again");
+    CHECK_STR (itest_str (again, "request_id"), "again");
     CHECK_INT (json_integer_value (json_object_get (again, "seq")), json_integer_value (json_object_get (first, "seq")));
-    CHECK_STR (s_str (json_object_get (again, "case_manager"), "id"), s_str (json_object_get (first, "case_manager"), "id"));
+    CHECK_STR (itest_str (json_object_get (again, "case_manager"), "id"), itest_str (json_object_get (first, "case_manager"), "id"));
     CHECK_INT (itest_sql_long (t, "SELECT count(*) FROM divert.enrollment"), 1);
     //  Same referral_id, different content: conflict, nothing changes
     json_object_set_new (request, "area", json_string ("uptown"));
     json_t *conflict = dv_client_request (police, request);
-    CHECK_STR (s_str (conflict, "type"), "error");
-    CHECK_STR (s_str (conflict, "code"), "conflict");
+    CHECK_STR (itest_str (conflict, "type"), "error");
+    CHECK_STR (itest_str (conflict, "code"), "conflict");
     CHECK (json_is_false (json_object_get (conflict, "retry")));
     CHECK_INT (itest_sql_long (t, "SELECT count(*) FROM divert.decision_event"), 1);
     //  Another source may use the same referral_id: it is theirs
     json_object_set_new (request, "pathway", json_string ("community"));
     json_object_del (request, "offense");
     json_t *other = dv_client_request (community, request);
-    CHECK_STR (s_str (other, "type"), "decision");
+    CHECK_STR (itest_str (other, "type"), "decision");
     CHECK (json_is_false (json_object_get (other, "replayed")));
     json_decref (request); json_decref (first); json_decref (again); json_decref (conflict); json_decref (other);
 }
 
 TEST (pathway_not_permitted)
 {
-    json_t *reply = s_request (community, itest_referral ("arrest_diversion", "unsheltered"));
-    CHECK_STR (s_str (reply, "code"), "forbidden");
+    json_t *reply = itest_ask (community, itest_referral ("arrest_diversion", "unsheltered"));
+    CHECK_STR (itest_str (reply, "code"), "forbidden");
     json_decref (reply);
-    reply = s_request (police, itest_referral ("pretrial_diversion", "unsheltered"));
-    CHECK_STR (s_str (reply, "code"), "forbidden");
+    reply = itest_ask (police, itest_referral ("pretrial_diversion", "unsheltered"));
+    CHECK_STR (itest_str (reply, "code"), "forbidden");
     json_decref (reply);
     //  Even a message claiming another source changes nothing: unknown field
     json_t *request = itest_referral ("arrest_diversion", "unsheltered");
     json_object_set_new (request, "source_id", json_string ("court"));
-    reply = s_request (community, request);
-    CHECK_STR (s_str (reply, "code"), "invalid");
+    reply = itest_ask (community, request);
+    CHECK_STR (itest_str (reply, "code"), "invalid");
     json_decref (reply);
 }
 
@@ -84,20 +69,20 @@ TEST (invalid_input_answered_and_daemon_serves_on)
     for (size_t i = 0; i < sizeof frames / sizeof frames [0]; i++) {
         char *text = dv_client_request_raw (police, frames [i], strlen (frames [i]));
         json_t *reply = text ? json_loads (text, 0, NULL) : NULL;
-        CHECKF (reply && streq (s_str (reply, "code"), codes [i]), "frame %zu: %s", i, text ? text : "(no reply)");
+        CHECKF (reply && streq (itest_str (reply, "code"), codes [i]), "frame %zu: %s", i, text ? text : "(no reply)");
         free (text);
         json_decref (reply);
     }
     //  An impossible date names the field
     json_t *request = itest_referral ("arrest_diversion", "unsheltered");
     json_object_set_new (request, "person", json_pack ("{s:s, s:s}", "last_name", "Doe", "dob", "1981-02-30"));
-    json_t *reply = s_request (police, request);
-    CHECK_STR (s_str (reply, "code"), "invalid");
-    CHECK_STR (s_str (json_array_get (json_object_get (reply, "errors"), 0), "field"), "person.dob");
+    json_t *reply = itest_ask (police, request);
+    CHECK_STR (itest_str (reply, "code"), "invalid");
+    CHECK_STR (itest_str (json_array_get (json_object_get (reply, "errors"), 0), "field"), "person.dob");
     json_decref (reply);
     //  ... and the daemon still decides
-    reply = s_request (police, itest_referral ("arrest_diversion", "unsheltered"));
-    CHECK_STR (s_str (reply, "type"), "decision");
+    reply = itest_ask (police, itest_referral ("arrest_diversion", "unsheltered"));
+    CHECK_STR (itest_str (reply, "type"), "decision");
     json_decref (reply);
 }
 
@@ -123,20 +108,20 @@ TEST (revoked_key_refused)
 {
     itest_add_source (t, "gone", "police");
     dv_client_t *client = itest_client (t, "gone", 0);
-    json_t *reply = s_request (client, itest_referral ("social_contact", "unsheltered"));
-    CHECK_STR (s_str (reply, "type"), "decision");
+    json_t *reply = itest_ask (client, itest_referral ("social_contact", "unsheltered"));
+    CHECK_STR (itest_str (reply, "type"), "decision");
     json_decref (reply);
     CHECK_INT (itest_ctl (t, "source revoke gone >/dev/null"), 0);
     //  The open connection: refused at once
-    reply = s_request (client, itest_referral ("social_contact", "unsheltered"));
-    CHECK_STR (s_str (reply, "code"), "forbidden");
+    reply = itest_ask (client, itest_referral ("social_contact", "unsheltered"));
+    CHECK_STR (itest_str (reply, "code"), "forbidden");
     json_decref (reply);
     dv_client_destroy (&client);
     //  A new connection: refused in the handshake
     client = itest_client (t, "gone", 0);
     dv_client_set_timeout (client, 700);
     dv_client_set_attempts (client, 1);
-    reply = s_request (client, json_pack ("{s:i, s:s}", "v", 1, "type", "ping"));
+    reply = itest_ask (client, json_pack ("{s:i, s:s}", "v", 1, "type", "ping"));
     CHECK (reply == NULL);
     json_decref (reply);
     dv_client_destroy (&client);
@@ -146,47 +131,47 @@ TEST (status_and_replay)
 {
     json_t *request = itest_referral ("social_contact", "unsheltered");
     char referral_id [64];
-    snprintf (referral_id, sizeof referral_id, "%s", s_str (request, "referral_id"));
-    json_t *decision = s_request (police, request);
+    snprintf (referral_id, sizeof referral_id, "%s", itest_str (request, "referral_id"));
+    json_t *decision = itest_ask (police, request);
     //  Own referral: the latest decision
-    json_t *status = s_request (police, json_pack ("{s:i, s:s, s:s}", "v", 1, "type", "status", "referral_id", referral_id));
-    CHECK_STR (s_str (status, "type"), "decision");
+    json_t *status = itest_ask (police, json_pack ("{s:i, s:s, s:s}", "v", 1, "type", "status", "referral_id", referral_id));
+    CHECK_STR (itest_str (status, "type"), "decision");
     CHECK_INT (json_integer_value (json_object_get (status, "seq")), json_integer_value (json_object_get (decision, "seq")));
     json_decref (status);
     //  Another source's: not_found, as if it did not exist
-    status = s_request (community, json_pack ("{s:i, s:s, s:s}", "v", 1, "type", "status", "referral_id", referral_id));
-    CHECK_STR (s_str (status, "code"), "not_found");
+    status = itest_ask (community, json_pack ("{s:i, s:s, s:s}", "v", 1, "type", "status", "referral_id", referral_id));
+    CHECK_STR (itest_str (status, "code"), "not_found");
     json_decref (status);
     //  Replay: own events in seq order, paged
-    json_t *replay = s_request (police, json_pack ("{s:i, s:s, s:i, s:i}", "v", 1, "type", "replay", "since_seq", 0, "limit", 2));
+    json_t *replay = itest_ask (police, json_pack ("{s:i, s:s, s:i, s:i}", "v", 1, "type", "replay", "since_seq", 0, "limit", 2));
     json_t *events = json_object_get (replay, "events");
     CHECK_INT (json_array_size (events), 2);
     CHECK_INT (json_integer_value (json_object_get (json_array_get (events, 0), "seq")), 1);
     CHECK_INT (json_integer_value (json_object_get (json_array_get (events, 1), "seq")), 2);
     CHECK (json_is_true (json_object_get (replay, "more")));
     CHECK_INT (json_integer_value (json_object_get (replay, "next_seq")), 2);
-    CHECK_STR (s_str (json_array_get (events, 0), "source_id"), "spd");
+    CHECK_STR (itest_str (json_array_get (events, 0), "source_id"), "spd");
     json_decref (replay);
-    replay = s_request (police, json_pack ("{s:i, s:s, s:I}", "v", 1, "type", "replay", "since_seq",
+    replay = itest_ask (police, json_pack ("{s:i, s:s, s:I}", "v", 1, "type", "replay", "since_seq",
                                            json_integer_value (json_object_get (decision, "seq")) - 1));
     CHECK_INT (json_array_size (json_object_get (replay, "events")), 1);
     CHECK (json_is_false (json_object_get (replay, "more")));
-    CHECK_STR (s_str (json_array_get (json_object_get (replay, "events"), 0), "referral_id"), referral_id);
+    CHECK_STR (itest_str (json_array_get (json_object_get (replay, "events"), 0), "referral_id"), referral_id);
     json_decref (replay);
     //  A source can't replay another's events
-    replay = s_request (community, json_pack ("{s:i, s:s, s:i, s:s}", "v", 1, "type", "replay", "since_seq", 0, "source_id", "spd"));
-    CHECK_STR (s_str (replay, "code"), "forbidden");
+    replay = itest_ask (community, json_pack ("{s:i, s:s, s:i, s:s}", "v", 1, "type", "replay", "since_seq", 0, "source_id", "spd"));
+    CHECK_STR (itest_str (replay, "code"), "forbidden");
     json_decref (replay);
     json_decref (decision);
 }
 
 TEST (ping)
 {
-    json_t *reply = s_request (police, json_pack ("{s:i, s:s, s:s}", "v", 1, "type", "ping", "request_id", "p1"));
-    CHECK_STR (s_str (reply, "type"), "pong");
-    CHECK_STR (s_str (reply, "db"), "up");
-    CHECK_STR (s_str (reply, "version"), DIVERT_VERSION);
-    CHECK_STR (s_str (reply, "request_id"), "p1");
+    json_t *reply = itest_ask (police, json_pack ("{s:i, s:s, s:s}", "v", 1, "type", "ping", "request_id", "p1"));
+    CHECK_STR (itest_str (reply, "type"), "pong");
+    CHECK_STR (itest_str (reply, "db"), "up");
+    CHECK_STR (itest_str (reply, "version"), DIVERT_VERSION);
+    CHECK_STR (itest_str (reply, "request_id"), "p1");
     json_decref (reply);
 }
 
@@ -203,14 +188,14 @@ TEST (events_published_without_personal_data)
     json_object_set_new (request, "person", json_pack ("{s:s, s:s, s:s}", "first_name", "Zelphina",
                                                        "last_name", "Quarrington", "dob", "1977-07-07"));
     json_object_set_new (request, "notes", json_string ("secret-note-xyzzy"));
-    json_t *decision = s_request (police, request);
+    json_t *decision = itest_ask (police, request);
     char *topic = NULL;
     json_t *event = dv_subscriber_recv (own, 3000, &topic);
     CHECK (event != NULL);
     CHECK_STR (topic, "decision.police.spd");
-    CHECK_STR (s_str (event, "type"), "event");
+    CHECK_STR (itest_str (event, "type"), "event");
     CHECK_INT (json_integer_value (json_object_get (event, "seq")), json_integer_value (json_object_get (decision, "seq")));
-    CHECK_STR (s_str (event, "referral_id"), s_str (decision, "referral_id"));
+    CHECK_STR (itest_str (event, "referral_id"), itest_str (decision, "referral_id"));
     char *text = json_dumps (event, 0);
     CHECK (text && !strstr (text, "Zelphina") && !strstr (text, "Quarrington") && !strstr (text, "1977")
                 && !strstr (text, "xyzzy"));
@@ -227,8 +212,8 @@ TEST (events_published_without_personal_data)
     json_decref (event);
     free (topic);
     topic = NULL;
-    json_t *other = s_request (community, itest_referral ("community", "unsheltered"));
-    CHECK_STR (s_str (other, "type"), "decision");
+    json_t *other = itest_ask (community, itest_referral ("community", "unsheltered"));
+    CHECK_STR (itest_str (other, "type"), "decision");
     json_decref (other);
     event = dv_subscriber_recv (monitor, 3000, &topic);
     CHECK_STR (topic, "decision.community.cp");             //  published ...
@@ -267,8 +252,8 @@ TEST (dealer_pipelining_and_bad_envelope)
         if (zsock_recv (dealer, "zs", &text) == -1)
             break;
         json_t *reply = json_loads (text, 0, NULL);
-        const char *id = s_str (reply, "request_id");
-        if (id [0] == 'd' && streq (s_str (reply, "type"), "decision"))
+        const char *id = itest_str (reply, "request_id");
+        if (id [0] == 'd' && streq (itest_str (reply, "type"), "decision"))
             seen |= 1 << atoi (id + 1);
         json_decref (reply);
         free (text);
@@ -279,7 +264,7 @@ TEST (dealer_pipelining_and_bad_envelope)
     char *empty = NULL, *text = NULL;
     CHECK (zsock_recv (dealer, "ss", &empty, &text) == 0);
     json_t *reply = text ? json_loads (text, 0, NULL) : NULL;
-    CHECK_STR (s_str (reply, "code"), "invalid");
+    CHECK_STR (itest_str (reply, "code"), "invalid");
     json_decref (reply);
     free (empty);
     free (text);

@@ -14,21 +14,6 @@ static itest_t *t;
 static dv_client_t *police, *community;
 static dv_subscriber_t *events;        //  a monitor's view of every event
 
-static json_t *
-s_send (dv_client_t *client, json_t *request)
-{
-    json_t *reply = dv_client_request (client, request);
-    json_decref (request);
-    return reply;
-}
-
-static const char *
-s_str (json_t *object, const char *key)
-{
-    const char *value = json_string_value (json_object_get (object, key));
-    return value ? value : "(none)";
-}
-
 //  Wait for the event with this reason about this referral (others, like its
 //  own first decision, are skipped).
 static json_t *
@@ -37,7 +22,7 @@ s_event_for (const char *referral_id, const char *reason, int msecs)
     int64_t deadline = zclock_mono () + msecs;
     while (zclock_mono () < deadline) {
         json_t *event = dv_subscriber_recv (events, (int) (deadline - zclock_mono ()), NULL);
-        if (event && streq (s_str (event, "referral_id"), referral_id) && streq (s_str (event, "reason"), reason))
+        if (event && streq (itest_str (event, "referral_id"), referral_id) && streq (itest_str (event, "reason"), reason))
             return event;
         json_decref (event);
     }
@@ -50,10 +35,10 @@ s_referral_with (dv_client_t *client, const char *pathway, const char *housing, 
 {
     json_t *request = itest_referral (pathway, housing);
     json_object_set_new (request, "prior_contacts_12m", json_integer (contacts));
-    char *id = strdup (s_str (request, "referral_id"));
-    json_t *reply = s_send (client, request);
-    CHECKF (streq (s_str (reply, "decision"), expect), "%s referral: %s, expected %s",
-            pathway, s_str (reply, "decision"), expect);
+    char *id = strdup (itest_str (request, "referral_id"));
+    json_t *reply = itest_ask (client, request);
+    CHECKF (streq (itest_str (reply, "decision"), expect), "%s referral: %s, expected %s",
+            pathway, itest_str (reply, "decision"), expect);
     if (reply_p)
         *reply_p = reply;
     else
@@ -89,21 +74,21 @@ TEST (promotion_in_order_and_fast)
     json_t *event = s_event_for (b, "accepted_from_waitlist", 5000);
     int64_t latency_us = zclock_usecs () - start;
     CHECK (event != NULL);
-    CHECK_STR (s_str (event, "decision"), "accept");
-    CHECK_STR (s_str (event, "reason"), "accepted_from_waitlist");
+    CHECK_STR (itest_str (event, "decision"), "accept");
+    CHECK_STR (itest_str (event, "reason"), "accepted_from_waitlist");
     CHECK (json_is_true (json_object_get (event, "from_waitlist")));
     printf ("# promotion event %.1f ms after the discharge command started (includes divertctl)\n",
             latency_us / 1000.0);
     json_decref (event);
     //  status now says accept
-    reply = s_send (police, json_pack ("{s:i, s:s, s:s}", "v", 1, "type", "status", "referral_id", b));
-    CHECK_STR (s_str (reply, "decision"), "accept");
-    CHECK_STR (s_str (json_object_get (reply, "case_manager"), "id"), "cm-lead");
+    reply = itest_ask (police, json_pack ("{s:i, s:s, s:s}", "v", 1, "type", "status", "referral_id", b));
+    CHECK_STR (itest_str (reply, "decision"), "accept");
+    CHECK_STR (itest_str (json_object_get (reply, "case_manager"), "id"), "cm-lead");
     json_decref (reply);
     //  Next: c (54) before a (50)
     s_discharge (accepted [1]);
     event = s_event_for (c, "accepted_from_waitlist", 5000);
-    CHECK_STR (s_str (event, "reason"), "accepted_from_waitlist");
+    CHECK_STR (itest_str (event, "reason"), "accepted_from_waitlist");
     json_decref (event);
     CHECK_INT (itest_sql_long (t, "SELECT caseload FROM divert.case_manager WHERE id = 'cm-lead'"), 3);
     CHECK_INT (itest_sql_long (t, "SELECT count(*) FROM divert.waitlist_entry WHERE state = 'open' AND program = 'LEAD'"), 1);
@@ -115,7 +100,7 @@ TEST (promotion_in_order_and_fast)
     itest_sql (t, sql);
     event = s_event_for (a, "accepted_from_waitlist", 5000);
     latency_us = zclock_usecs () - start;
-    CHECK_STR (s_str (event, "reason"), "accepted_from_waitlist");
+    CHECK_STR (itest_str (event, "reason"), "accepted_from_waitlist");
     printf ("# promotion event %.1f ms after the capacity-freeing commit\n", latency_us / 1000.0);
     json_decref (event);
     for (int i = 0; i < 3; i++)
@@ -133,7 +118,7 @@ TEST (promotion_after_connections_killed)
     s_discharge (victim);
     json_t *event = s_event_for (waiting, "accepted_from_waitlist", 8000);
     CHECK (event != NULL);
-    CHECK_STR (s_str (event, "reason"), "accepted_from_waitlist");
+    CHECK_STR (itest_str (event, "reason"), "accepted_from_waitlist");
     json_decref (event);
     free (victim);
     free (waiting);
@@ -174,7 +159,7 @@ TEST (co_lead_term_ends_and_waitlist_expires)
     char *first = s_referral_with (police, "arrest_diversion", "hotel", 0, "accept", NULL);
     char *next = s_referral_with (community, "community", "hotel", 0, "waitlist", NULL);
     json_t *event = s_event_for (next, "accepted_from_waitlist", 8000);      //  the term ends, the slot frees
-    CHECK_STR (s_str (event, "reason"), "accepted_from_waitlist");
+    CHECK_STR (itest_str (event, "reason"), "accepted_from_waitlist");
     json_decref (event);
     char sql [300];
     snprintf (sql, sizeof sql, "SELECT exit_reason FROM divert.enrollment e JOIN divert.referral r ON r.id = e.referral_id"
@@ -187,8 +172,8 @@ TEST (co_lead_term_ends_and_waitlist_expires)
     itest_sql (t, "UPDATE divert.enrollment SET ends_at = now() + interval '120 days' WHERE status <> 'exited' AND program = 'CO-LEAD'");
     char *late = s_referral_with (community, "community", "hotel", 0, "waitlist", NULL);
     event = s_event_for (late, "waitlist_expired", 8000);
-    CHECK_STR (s_str (event, "decision"), "decline");
-    CHECK_STR (s_str (event, "reason"), "waitlist_expired");
+    CHECK_STR (itest_str (event, "decision"), "decline");
+    CHECK_STR (itest_str (event, "reason"), "waitlist_expired");
     json_decref (event);
     free (first); free (next); free (late);
 }
@@ -203,12 +188,12 @@ TEST (lapsed_intake_vs_active)
     char *gone = s_referral_with (police, "arrest_diversion", "sheltered", 0, "accept", NULL);
     CHECK_INT (itest_ctl (t, "enrollment set %s active >/dev/null", engaged), 0);
     json_t *event = s_event_for (gone, "intake_lapsed", 8000);
-    CHECK_STR (s_str (event, "decision"), "lapsed");
-    CHECK_STR (s_str (event, "reason"), "intake_lapsed");
+    CHECK_STR (itest_str (event, "decision"), "lapsed");
+    CHECK_STR (itest_str (event, "reason"), "intake_lapsed");
     json_decref (event);
     CHECK_INT (itest_sql_long (t, "SELECT caseload FROM divert.case_manager WHERE id = 'cm-pilot'"), 1);
-    json_t *status = s_send (police, json_pack ("{s:i, s:s, s:s}", "v", 1, "type", "status", "referral_id", engaged));
-    CHECK_STR (s_str (status, "decision"), "accept");
+    json_t *status = itest_ask (police, json_pack ("{s:i, s:s, s:s}", "v", 1, "type", "status", "referral_id", engaged));
+    CHECK_STR (itest_str (status, "decision"), "accept");
     json_decref (status);
     free (engaged); free (gone);
 }
@@ -216,7 +201,7 @@ TEST (lapsed_intake_vs_active)
 static json_t *
 s_withdraw (dv_client_t *client, const char *referral_id)
 {
-    return s_send (client, json_pack ("{s:i, s:s, s:s, s:s}", "v", 1, "type", "withdraw",
+    return itest_ask (client, json_pack ("{s:i, s:s, s:s, s:s}", "v", 1, "type", "withdraw",
                                       "referral_id", referral_id, "reason", "moved away"));
 }
 
@@ -225,33 +210,33 @@ TEST (withdraw_rules)
     //  Waitlisted: withdrawn, published
     char *waiting = s_referral_with (community, "community", "unsheltered", 0, "waitlist", NULL);
     json_t *reply = s_withdraw (police, waiting);            //  not the sender's
-    CHECK_STR (s_str (reply, "code"), "not_found");
+    CHECK_STR (itest_str (reply, "code"), "not_found");
     json_decref (reply);
     reply = s_withdraw (community, waiting);
-    CHECK_STR (s_str (reply, "decision"), "withdrawn");
-    CHECK_STR (s_str (reply, "reason"), "withdrawn");
+    CHECK_STR (itest_str (reply, "decision"), "withdrawn");
+    CHECK_STR (itest_str (reply, "reason"), "withdrawn");
     json_decref (reply);
     json_t *event = s_event_for (waiting, "withdrawn", 3000);
-    CHECK_STR (s_str (event, "decision"), "withdrawn");
+    CHECK_STR (itest_str (event, "decision"), "withdrawn");
     json_decref (event);
     reply = s_withdraw (community, waiting);                 //  already withdrawn
-    CHECK_STR (s_str (reply, "code"), "conflict");
+    CHECK_STR (itest_str (reply, "code"), "conflict");
     json_decref (reply);
     //  Accepted and pending intake (PILOT has room): withdrawn, slot freed
     char *pending = s_referral_with (police, "arrest_diversion", "sheltered", 0, "accept", NULL);
     long before = itest_sql_long (t, "SELECT caseload FROM divert.case_manager WHERE id = 'cm-pilot'");
     reply = s_withdraw (police, pending);
-    CHECK_STR (s_str (reply, "decision"), "withdrawn");
+    CHECK_STR (itest_str (reply, "decision"), "withdrawn");
     json_decref (reply);
     CHECK_INT (itest_sql_long (t, "SELECT caseload FROM divert.case_manager WHERE id = 'cm-pilot'"), before - 1);
     //  Active: conflict
     char *active = s_referral_with (police, "arrest_diversion", "sheltered", 0, "accept", NULL);
     CHECK_INT (itest_ctl (t, "enrollment set %s active >/dev/null", active), 0);
     reply = s_withdraw (police, active);
-    CHECK_STR (s_str (reply, "code"), "conflict");
+    CHECK_STR (itest_str (reply, "code"), "conflict");
     json_decref (reply);
     reply = s_withdraw (police, "00000000-0000-4000-8000-000000000000");
-    CHECK_STR (s_str (reply, "code"), "not_found");
+    CHECK_STR (itest_str (reply, "code"), "not_found");
     json_decref (reply);
     free (waiting); free (pending); free (active);
 }

@@ -308,6 +308,21 @@ itest_referral (const char *pathway, const char *housing)
     return request;
 }
 
+json_t *
+itest_ask (dv_client_t *client, json_t *request)
+{
+    json_t *reply = dv_client_request (client, request);
+    json_decref (request);
+    return reply;
+}
+
+const char *
+itest_str (json_t *object, const char *key)
+{
+    const char *value = json_string_value (json_object_get (object, key));
+    return value ? value : "(none)";
+}
+
 char *
 itest_decide (dv_client_t *client, json_t *request, json_t **reply_p)
 {

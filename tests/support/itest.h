@@ -86,6 +86,15 @@ zsock_t *
 json_t *
     itest_referral (const char *pathway, const char *housing);
 
+//  Send a request (taking it: it is freed) and return the reply (caller
+//  owns it), or NULL when no reply came.
+json_t *
+    itest_ask (dv_client_t *client, json_t *request);
+
+//  A string member of a reply, or "(none)" (so checks can print it).
+const char *
+    itest_str (json_t *object, const char *key);
+
 //  Send and return the reply's "decision" (or "error:<code>"), caller frees.
 char *
     itest_decide (dv_client_t *client, json_t *request, json_t **reply_p);

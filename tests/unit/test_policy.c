@@ -155,6 +155,26 @@ TEST (test_score)
     }
 }
 
+//  The aging component alone, at its boundaries; it agrees with the score's.
+TEST (test_aging)
+{
+    dv_program_t p;
+    dv_program_defaults (&p, "LEAD");
+    static const struct { int days, aging; } rows [] = {
+        { -5, 0 }, { 0, 0 }, { 1, 1 }, { 19, 19 }, { 20, 20 }, { 21, 20 }, { 100000, 20 }
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows [0]; i++) {
+        CHECKF (dv_policy_aging (&p, rows [i].days) == rows [i].aging, "%d days: %d, expected %d",
+                rows [i].days, dv_policy_aging (&p, rows [i].days), rows [i].aging);
+        dv_score_t score = dv_policy_score (&p, DV_PATHWAY_COMMUNITY, false, false, 0, rows [i].days);
+        CHECK_INT (score.aging, rows [i].aging);
+    }
+    p.aging_per_day = 3;
+    p.aging_max = 10;
+    CHECK_INT (dv_policy_aging (&p, 3), 9);
+    CHECK_INT (dv_policy_aging (&p, 4), 10);
+}
+
 TEST (test_score_clamp)
 {
     dv_program_t program;
@@ -654,6 +674,7 @@ main (void)
     RUN (test_defaults);
     RUN (test_tier);
     RUN (test_score);
+    RUN (test_aging);
     RUN (test_score_clamp);
     RUN (test_capacity_snapshot);
     RUN (test_capacity_rule);
