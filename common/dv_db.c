@@ -107,6 +107,28 @@ dv_db_sqlstate (dv_db_t *self)
     return self->sqlstate;
 }
 
+//  A statement's error as the fields say it, never libpq's formatted text:
+//  that text starts with a severity word in the server's language
+//  (lc_messages) and carries DETAIL and CONTEXT lines, and a DETAIL can hold
+//  the failing row's values ("Failing row contains (...)": names, dates of
+//  birth). Only the primary message is kept, and for a data exception
+//  (class 22, e.g. "invalid input syntax for type date: \"...\"") not even
+//  that, since it quotes the value: its SQLSTATE says what went wrong.
+static void
+s_set_result_error (dv_db_t *self, const PGresult *result)
+{
+    const char *state = PQresultErrorField (result, PG_DIAG_SQLSTATE);
+    const char *primary = PQresultErrorField (result, PG_DIAG_MESSAGE_PRIMARY);
+    snprintf (self->sqlstate, sizeof self->sqlstate, "%s", state ? state : "");
+    if (strncmp (self->sqlstate, "22", 2) == 0) {
+        char message [80];
+        snprintf (message, sizeof message, "the database refused a value (SQLSTATE %s)", self->sqlstate);
+        s_set_error (self, message);
+    }
+    else
+        s_set_error (self, primary ? primary : PQresStatus (PQresultStatus (result)));
+}
+
 PGresult *
 dv_db_exec (dv_db_t *self, const char *sql, int nparams, const char *const *params)
 {
@@ -119,14 +141,15 @@ dv_db_exec (dv_db_t *self, const char *sql, int nparams, const char *const *para
     ExecStatusType status = result ? PQresultStatus (result) : PGRES_FATAL_ERROR;
     if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
         return result;
-    if (result) {
-        const char *state = PQresultErrorField (result, PG_DIAG_SQLSTATE);
-        snprintf (self->sqlstate, sizeof self->sqlstate, "%s", state ? state : "");
-        s_set_error (self, PQresultErrorMessage (result));
+    if (result && PQresultErrorField (result, PG_DIAG_SQLSTATE)) {
+        s_set_result_error (self, result);
         PQclear (result);
     }
-    else
+    else {
+        //  No result from the server (the connection failed): libpq's own words
+        PQclear (result);
         s_set_error (self, PQerrorMessage (self->conn));
+    }
     //  A connection that failed this way is gone, even when libpq still calls
     //  it OK: no SQLSTATE (the server closed it), class 08 (connection
     //  exception) or 57P (the server is shutting down or restarting).

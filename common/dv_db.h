@@ -12,7 +12,7 @@
 #include <jansson.h>
 
 //  The schema version this build knows: the number of sql/NNN_*.sql files.
-#define DV_SCHEMA_VERSION 4
+#define DV_SCHEMA_VERSION 5
 
 typedef struct _dv_db_t dv_db_t;
 
@@ -32,7 +32,9 @@ bool
 PGconn *
     dv_db_conn (dv_db_t *self);
 
-//  The last error, one line (libpq's message, trailing newline removed).
+//  The last error: a failed statement's primary message only (no DETAIL or
+//  CONTEXT, which can quote a row's personal data; no localized severity),
+//  or libpq's message when the connection failed.
 const char *
     dv_db_error (dv_db_t *self);
 //  The SQLSTATE of the last failed statement, or "" (e.g. "23514" check_violation).

@@ -6,7 +6,7 @@
     PostgreSQL, inside the transaction that locks them, and asks these
     functions what to do.
 
-    Where a decision is made, in order (dv_policy_decide):
+    The rules, in the order daemon/decide.c applies them:
       1. eligibility   -> decline with a reason code (policy.md §2)
       2. tier + score  -> the priority stored with the decision (§3)
       3. capacity rule -> accept / waitlist / decline per tier (§4)

@@ -76,11 +76,13 @@ static json_t *
 s_waitlist_json (dv_snap_program_t *program, int position, int64_t expires_us)
 {
     double rate = program->exits_90d / 90.0;
+    //  RFC 3339 in UTC with milliseconds, as divert.s_rfc3339 writes it
     time_t seconds = (time_t) (expires_us / 1000000);
     struct tm tm;
     gmtime_r (&seconds, &tm);
-    char expires [32];
-    strftime (expires, sizeof expires, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    char date [24], expires [32];
+    strftime (date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf (expires, sizeof expires, "%s.%03dZ", date, (int) ((expires_us % 1000000) / 1000));
     return json_pack ("{s:i, s:s, s:s}", "position", position,
                       "estimate", dv_policy_wait_band (position, rate), "expires_at", expires);
 }
@@ -100,7 +102,6 @@ typedef struct {
     json_t *waitlist_reply;          //  waitlist: position, estimate, expires_at
     json_t *waitlist_link;           //  linked_to_pending: the open entry's id
     bool waitlist_new;
-    int64_t expires_us;
 } s_decision_t;
 
 //  Steps 4 and 5: eligibility, the person's other referrals, capacity.
@@ -133,8 +134,10 @@ s_decide (s_decision_t *d)
         d->waitlist_link = json_object_get (waiting, "id");
         int64_t entry_id = json_integer_value (d->waitlist_link);
         int position = dv_snap_program_position (d->program, entry_id, now);
+        //  The entry expires under the current policy from when it was made
+        const dv_wait_entry_t *entry = dv_snap_program_entry (d->program, entry_id);
         d->waitlist_reply = s_waitlist_json (d->program, position ? position : 1,
-                                             now + d->program->waitlist_ttl_us);
+                                             (entry ? entry->received_us : now) + d->program->waitlist_ttl_us);
         return;
     }
     d->outcome = dv_policy_capacity_rule (&p->policy, d->tier, &d->capacity, false);
@@ -146,10 +149,9 @@ s_decide (s_decision_t *d)
     else
     if (d->outcome.decision == DV_DECISION_WAITLIST) {
         d->waitlist_new = true;
-        d->expires_us = now + p->waitlist_ttl_us;
         dv_wait_entry_t entry = { 0, d->tier, d->score.total, now };
         int position = dv_snap_program_wait (p, &entry, now);
-        d->waitlist_reply = s_waitlist_json (p, position, d->expires_us);
+        d->waitlist_reply = s_waitlist_json (p, position, now + p->waitlist_ttl_us);
     }
 }
 
@@ -163,7 +165,7 @@ s_item (s_decision_t *d)
     const char *cm_id = d->cm_index >= 0 ? p->cms [d->cm_index].id : NULL;
     json_t *item = json_pack (
         "{s:s, s:s, s:O, s:{s:s?, s:s?, s:s?, s:s?}, s:s, s:i, s:s, s:s, s:O, s:s,"
-        " s:s, s:s, s:s?, s:i, s:{s:i, s:i, s:i, s:i}, s:o, s:i, s:b, s:O?, s:I, s:o?}",
+        " s:s, s:s, s:s?, s:i, s:{s:i, s:i, s:i, s:i}, s:o, s:i, s:b, s:O?, s:o?}",
         "source", d->job->sender.id,
         "referral_id", r->referral_id,
         "person_id", json_object_get (d->person, "person_id"),
@@ -185,7 +187,6 @@ s_item (s_decision_t *d)
         "policy_version", p->policy.version,
         "waitlist_new", d->waitlist_new,
         "waitlist_link", d->waitlist_link,
-        "waitlist_expires_us", (json_int_t) d->expires_us,
         "waitlist", d->waitlist_reply);
     return item;
 }

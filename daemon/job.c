@@ -12,7 +12,6 @@ dv_job_new (zframe_t **routing_id_p, dv_request_t **request_p, const dv_sender_t
     self->request = *request_p;
     *request_p = NULL;
     self->sender = *sender;
-    self->received_at = zclock_mono ();
     return self;
 }
 

@@ -25,7 +25,6 @@ typedef struct {
     dv_request_t *request;
     dv_sender_t sender;
     json_t *reply;           //  set by the store
-    int64_t received_at;     //  zclock_mono() when it arrived
 } dv_job_t;
 
 typedef struct {

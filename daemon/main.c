@@ -4,8 +4,11 @@
 
     Reads its config (ZPL; default /etc/divert/divertd.conf), checks it,
     starts the event loop (server.c) and runs until SIGTERM. Exit status:
-    0 after a clean stop, 1 when it cannot start or meets an unknown schema,
-    64 for a usage error. Policy is not in the config: it is in PostgreSQL.
+    0 after a clean stop; 78 (EX_CONFIG) for a configuration it can't run
+    with (a bad line, a conninfo libpq can't parse, an unreadable key, an
+    endpoint that is not one); 1 when it cannot start otherwise (an endpoint
+    in use) or meets an unknown schema; 64 for a usage error. Policy is not
+    in the config: it is in PostgreSQL.
 */
 #include "server.h"
 #include "dv_config.h"
@@ -59,23 +62,24 @@ main (int argc, char *argv [])
     dv_config_t config;
     dv_config_defaults (&config);
     char error [1200];
-    if (dv_config_load (&config, config_path, error, sizeof error) != 0) {
+    if (dv_server_load_config (&config, config_path, error, sizeof error) != 0) {
         dv_log_init ("divertd", "auto", LOG_INFO);
         dv_log_error ("cannot start: %s", error);
-        return 1;
+        return DV_EXIT_CONFIG;
     }
     dv_log_init ("divertd", config.log, s_log_level (config.log_level));
     //  divertd handles its own signals (server.c); CZMQ's handler would
     //  stop the loop without answering what is in flight.
     zsys_handler_set (NULL);
     zsys_set_logsystem (false);
-    dv_server_t *server = dv_server_new (&config, config_path, error, sizeof error);
+    int status = 0;
+    dv_server_t *server = dv_server_new (&config, config_path, error, sizeof error, &status);
     if (!server) {
         dv_log_error ("cannot start: %s", error);
-        return 1;
+        return status;
     }
     dv_log_notice ("divertd %s starting (config %s)", DIVERT_VERSION, config_path);
-    int status = dv_server_run (server);
+    status = dv_server_run (server);
     dv_server_destroy (&server);
     return status;
 }

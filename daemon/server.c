@@ -8,6 +8,7 @@
 #include "dv_reply.h"
 #include "dv_request.h"
 #include <czmq.h>
+#include <libpq-fe.h>
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <systemd/sd-daemon.h>
@@ -449,13 +450,33 @@ s_decisions_ready (zloop_t *loop, zsock_t *reader, void *arg)
 //  ---------------------------------------------------------------------------
 //  Signals: SIGTERM/SIGINT stop gracefully, SIGHUP reloads.
 
+int
+dv_server_load_config (dv_config_t *config, const char *path, char *error, size_t size)
+{
+    if (dv_config_load (config, path, error, size) != 0)
+        return -1;
+    char *message = NULL;
+    PQconninfoOption *options = PQconninfoParse (config->conninfo, &message);
+    if (!options) {
+        //  libpq's reason names the bad keyword or syntax, never a password
+        char *line = message ? message : "out of memory";
+        line [strcspn (line, "\n")] = 0;
+        snprintf (error, size, "%s: database/conninfo is not a libpq connection string: %s", path, line);
+        PQfreemem (message);
+        return -1;
+    }
+    PQconninfoFree (options);
+    return 0;
+}
+
 static void
 s_reload (dv_server_t *self)
 {
     sd_notifyf (0, "RELOADING=1\nMONOTONIC_USEC=%llu", (unsigned long long) (zclock_usecs ()));
-    dv_config_t fresh = self->config;
-    char error [600];
-    if (self->config_path && dv_config_load (&fresh, self->config_path, error, sizeof error) != 0)
+    dv_config_t fresh;
+    dv_config_defaults (&fresh);
+    char error [1200];
+    if (self->config_path && dv_server_load_config (&fresh, self->config_path, error, sizeof error) != 0)
         dv_log_error ("reload refused, keeping the running configuration: %s", error);
     else {
         //  Endpoints and the server key need a restart; the rest applies now.
@@ -512,7 +533,8 @@ s_signal_ready (zloop_t *loop, zmq_pollitem_t *item, void *arg)
 //  Construction
 
 static zsock_t *
-s_bind (int type, zcert_t *cert, const char *endpoint, int max_size, char *error, size_t size)
+s_bind (int type, zcert_t *cert, const char *endpoint, int max_size, char *error, size_t size,
+        int *status)
 {
     zsock_t *sock = zsock_new (type);
     zcert_apply (cert, sock);
@@ -532,7 +554,11 @@ s_bind (int type, zcert_t *cert, const char *endpoint, int max_size, char *error
     if (type == ZMQ_XPUB)
         zsock_set_xpub_manual (sock, 1);
     if (zsock_bind (sock, "%s", endpoint) == -1) {
-        snprintf (error, size, "cannot bind %s: %s", endpoint, zmq_strerror (zmq_errno ()));
+        int reason = zmq_errno ();
+        snprintf (error, size, "cannot bind %s: %s", endpoint, zmq_strerror (reason));
+        //  In use or not available now: maybe transient. Anything else is
+        //  an endpoint that can't work (a typo, an unknown transport).
+        *status = reason == EADDRINUSE || reason == EADDRNOTAVAIL ? 1 : DV_EXIT_CONFIG;
         zsock_destroy (&sock);
     }
     return sock;
@@ -553,27 +579,31 @@ s_resolve_cert (dv_config_t *config)
 }
 
 static int
-s_start_sockets (dv_server_t *self, char *error, size_t size)
+s_start_sockets (dv_server_t *self, char *error, size_t size, int *status)
 {
     s_resolve_cert (&self->config);
     zcert_t *cert = zcert_load (self->config.server_cert);
     if (!cert || streq (zcert_secret_txt (cert), "0000000000000000000000000000000000000000")) {
         snprintf (error, size, "%s: cannot read the server certificate and its secret (%s_secret)",
                   self->config.server_cert, self->config.server_cert);
+        *status = DV_EXIT_CONFIG;
         zcert_destroy (&cert);
         return -1;
     }
-    self->intake = s_bind (ZMQ_ROUTER, cert, self->config.intake, self->config.max_message_size, error, size);
+    self->intake = s_bind (ZMQ_ROUTER, cert, self->config.intake, self->config.max_message_size,
+                           error, size, status);
     if (self->intake)
         self->decisions = s_bind (ZMQ_XPUB, cert, self->config.decisions, self->config.max_message_size,
-                                  error, size);
+                                  error, size, status);
     zcert_destroy (&cert);
     return self->intake && self->decisions ? 0 : -1;
 }
 
 dv_server_t *
-dv_server_new (const dv_config_t *config, const char *config_path, char *error, size_t size)
+dv_server_new (const dv_config_t *config, const char *config_path, char *error, size_t size,
+               int *status)
 {
+    *status = 1;
     dv_server_t *self = calloc (1, sizeof *self);
     assert (self);
     self->config = *config;
@@ -604,7 +634,7 @@ dv_server_new (const dv_config_t *config, const char *config_path, char *error, 
         dv_server_destroy (&self);
         return NULL;
     }
-    if (s_start_sockets (self, error, size) != 0) {
+    if (s_start_sockets (self, error, size, status) != 0) {
         dv_server_destroy (&self);
         return NULL;
     }

@@ -21,11 +21,26 @@
 
 typedef struct _dv_server_t dv_server_t;
 
+//  Exit status for a configuration divertd can't run with (sysexits.h's
+//  EX_CONFIG): the unit's RestartPreventExitStatus= stops systemd from
+//  restarting it in a loop, since a restart can't fix it.
+#define DV_EXIT_CONFIG 78
+
+//  Load the config file over the defaults and check what the file alone
+//  can't: database/conninfo must parse (libpq's PQconninfoParse), so a typo
+//  is refused at start and on reload instead of looking like a database
+//  that is down. Returns 0, or -1 with one line in `error`.
+int
+    dv_server_load_config (dv_config_t *config, const char *path, char *error, size_t size);
+
 //  Bind the sockets and start the ZAP and store actors. Returns NULL with a
-//  one-line message in `error` when something can't start (unreadable key,
-//  endpoint in use, ...). `config_path` is re-read on SIGHUP.
+//  one-line message in `error` when something can't start, and the exit
+//  status in *status: DV_EXIT_CONFIG for what the config got wrong (an
+//  unreadable key, an endpoint that is not one), 1 otherwise (an endpoint
+//  in use). `config_path` is re-read on SIGHUP.
 dv_server_t *
-    dv_server_new (const dv_config_t *config, const char *config_path, char *error, size_t size);
+    dv_server_new (const dv_config_t *config, const char *config_path, char *error, size_t size,
+                   int *status);
 
 void
     dv_server_destroy (dv_server_t **self_p);

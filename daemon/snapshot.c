@@ -30,13 +30,11 @@ s_load_program (dv_snap_program_t *p, json_t *j)
     json_t *cms = json_object_get (j, "cms");
     p->cm_count = json_array_size (cms);
     p->cms = calloc (p->cm_count ? p->cm_count : 1, sizeof (dv_cm_t));
-    p->cm_names = calloc (p->cm_count ? p->cm_count : 1, sizeof (char *));
     for (size_t i = 0; i < p->cm_count; i++) {
         json_t *cm = json_array_get (cms, i);
         p->cms [i].id = json_string_value (json_object_get (cm, "id"));
         p->cms [i].caseload = s_int (cm, "caseload", 0);
         p->cms [i].last_assigned = json_integer_value (json_object_get (cm, "last_assigned_us"));
-        p->cm_names [i] = json_string_value (json_object_get (cm, "name"));
     }
     json_t *waitlist = json_object_get (j, "waitlist");
     p->wait_count = json_array_size (waitlist);
@@ -76,7 +74,6 @@ dv_snapshot_destroy (dv_snapshot_t **self_p)
         dv_snapshot_t *self = *self_p;
         for (size_t i = 0; i < self->program_count; i++) {
             free (self->programs [i].cms);
-            free (self->programs [i].cm_names);
             free (self->programs [i].waitlist);
         }
         free (self->programs);
@@ -211,6 +208,15 @@ dv_snap_program_wait (dv_snap_program_t *program, const dv_wait_entry_t *entry, 
     }
     program->waitlist [program->wait_count] = *entry;
     return s_position_of (program, &program->waitlist [program->wait_count++], now_us);
+}
+
+const dv_wait_entry_t *
+dv_snap_program_entry (dv_snap_program_t *program, int64_t entry_id)
+{
+    for (size_t i = 0; i < program->wait_count; i++)
+        if (program->waitlist [i].id == entry_id)
+            return &program->waitlist [i];
+    return NULL;
 }
 
 int

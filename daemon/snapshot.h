@@ -27,7 +27,6 @@ typedef struct {
     int exits_90d;
     size_t cm_count;
     dv_cm_t *cms;                 //  active case managers (ids point into `json`)
-    const char **cm_names;
     size_t wait_count, wait_alloc;
     dv_wait_entry_t *waitlist;
 } dv_snap_program_t;
@@ -74,6 +73,10 @@ void
 //  Add a waitlist entry; returns its 1-based position in promotion order.
 int
     dv_snap_program_wait (dv_snap_program_t *program, const dv_wait_entry_t *entry, int64_t now_us);
+
+//  The open entry with this id, or NULL.
+const dv_wait_entry_t *
+    dv_snap_program_entry (dv_snap_program_t *program, int64_t entry_id);
 
 //  1-based position of the entry with this id in promotion order (0 if absent).
 int

@@ -173,7 +173,8 @@ s_intake (s_store_t *self, dv_batch_t *batch, dv_job_t **jobs, size_t count)
                 self->maintenance_due = true;
     }
     else {
-        dv_log_warning ("intake transaction failed: %s", dv_db_error (self->db));
+        dv_log_warning ("intake transaction failed: %s (SQLSTATE %s)", dv_db_error (self->db),
+                        *dv_db_sqlstate (self->db) ? dv_db_sqlstate (self->db) : "none");
         s_rollback (self);
     }
     json_decref (recorded);
@@ -189,9 +190,7 @@ s_status (s_store_t *self, dv_job_t *job)
 {
     const char *params [] = { job->sender.id, dv_request_referral_id (job->request) };
     PGresult *result = dv_db_exec (self->db,
-        "SELECT s.revoked_at IS NOT NULL,"
-        "       (SELECT e.reply FROM decision_event e JOIN referral r ON r.id = e.referral_id"
-        "         WHERE r.source_id = s.id AND r.referral_id = lower($2) ORDER BY e.id DESC LIMIT 1)"
+        "SELECT s.revoked_at IS NOT NULL, divert.status_reply(s.id, $2)"
         "  FROM source s WHERE s.id = $1", 2, params);
     if (!result)
         return;
@@ -312,7 +311,8 @@ s_maintain_once (s_store_t *self)
         s_report_waitlists (self, snapshot);
     }
     else {
-        dv_log_warning ("waitlist maintenance failed: %s", dv_db_error (self->db));
+        dv_log_warning ("waitlist maintenance failed: %s (SQLSTATE %s)", dv_db_error (self->db),
+                        *dv_db_sqlstate (self->db) ? dv_db_sqlstate (self->db) : "none");
         s_rollback (self);
         json_decref (events);
         events = NULL;

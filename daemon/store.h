@@ -18,6 +18,8 @@
       store -> server   "sp"  "DONE", dv_batch_t *
                         "sp"  "EVENTS", json_t * (committed later decisions:
                               promotions, expiries, lapses), to publish
+                        "ss"  "WAITLISTS", "LEAD 17, CO-LEAD 3" (each
+                              program's waitlist length when it changed: STATUS=)
                         "ss"  "DB", "up" | "down"
                         "ss"  "FATAL", message (e.g. an unknown schema version)
 */

@@ -124,7 +124,7 @@ s_options_parse (options_t *options, int argc, char *argv [])
     *options = (options_t) { .since = -1 };
     long long number;
     int opt;
-    while ((opt = getopt_long (argc, argv, "", longopts, NULL)) != -1) {
+    while ((opt = getopt_long (argc, argv, "hV", longopts, NULL)) != -1) {
         switch (opt) {
             case 'e': options->endpoint = optarg; break;
             case 's': options->server_key = optarg; break;

@@ -1,7 +1,8 @@
 /*  db — divertctl's database access on top of dv_db: connect once with the
     same conninfo rules as divertd, check the schema version, turn libpq's
     multi-line messages into one clear line, and find a referral by the
-    UUID its source chose.
+    UUID its source chose (stored in lower case, found in any case: a UUID
+    pasted from an e-mail may be upper case).
 */
 #include "divertctl.h"
 
@@ -62,18 +63,16 @@ ctl_db (ctl_t *ctl)
 const char *
 ctl_db_message (dv_db_t *db)
 {
+    //  dv_db_error is the primary message of a failed statement (no
+    //  localized "ERROR:", no DETAIL), or libpq's text when the connection
+    //  failed: one line, without our own "divert: " prefix.
     static char line [512];
     const char *text = dv_db_error (db);
-    const char *prefixes [] = { "ERROR:  ", "FATAL:  ", "divert: " };
-    for (size_t i = 0; i < sizeof prefixes / sizeof prefixes [0]; i++)
-        if (strncmp (text, prefixes [i], strlen (prefixes [i])) == 0)
-            text += strlen (prefixes [i]);
-    //  Keep the primary message; fold libpq's hint lines into it.
+    if (strncmp (text, "divert: ", 8) == 0)
+        text += 8;
     size_t len = 0;
     bool space = false;
     for (const char *c = text; *c && len < sizeof line - 1; c++) {
-        if (strncmp (c, "\nCONTEXT:", 9) == 0 || strncmp (c, "\nLINE ", 6) == 0)
-            break;
         bool blank = *c == '\n' || *c == '\t' || *c == ' ';
         if (blank && space)
             continue;
@@ -144,7 +143,7 @@ ctl_find_referral (dv_db_t *db, const char *uuid, const char *source,
     const char *params [] = { uuid, source };
     PGresult *result = ctl_exec (db,
         "SELECT id, source_id FROM divert.referral"
-        " WHERE referral_id = $1 AND ($2::text IS NULL OR source_id = $2) ORDER BY source_id",
+        " WHERE referral_id = lower($1) AND ($2::text IS NULL OR source_id = $2) ORDER BY source_id",
         2, params);
     if (!result)
         return 0;

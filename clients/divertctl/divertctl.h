@@ -1,7 +1,7 @@
 /*  divertctl — the operator tool's internal interface: the context every
     command gets, the command entry points (one file per concept), and the
-    small shared helpers of util.c (option parsing, errors, database access,
-    validation, formatting).
+    small shared helpers: util.c (option parsing, errors, validation,
+    formatting), db.c (database access), policy.c (program policy).
 
     Conventions: a command returns its exit status: CTL_OK, CTL_FAIL (an error
     was printed as one line on stderr) or CTL_USAGE (a usage error). Every
@@ -66,7 +66,7 @@ int ctl_parse (const char *command, int argc, char **argv, int first,
 const char *ctl_opt (const ctl_opt_t *opts, const char *name);
 
 //  --------------------------------------------------------------------------
-//  Database (util.c)
+//  Database (db.c)
 
 //  Connect (once) and check the schema version; NULL after printing an error.
 //  ctl_db_raw doesn't check the schema (for migrate).
@@ -114,9 +114,8 @@ const char *ctl_str (json_t *object, const char *key);
 
 //  Every program (or only `name`) as a JSON array of policy objects, in
 //  display order (the default program first). NULL after printing an error.
+//  dv_program_load (common/dv_program.h) reads one into a dv_program_t.
 json_t *ctl_programs_json (dv_db_t *db, const char *name);
-//  Fill a dv_program_t from one of those objects.
-//  The housing values a program may accept, NULL-terminated.
 //  `program show`: one program or all, for people or as JSON.
 int ctl_program_show (dv_db_t *db, const char *name, bool json);
 

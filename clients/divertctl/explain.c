@@ -19,7 +19,7 @@ static const char *s_explain_sql =
     "     'enrolled_at', s_rfc3339(e.enrolled_at), 'exited_at', s_rfc3339(e.exited_at),"
     "     'exit_reason', e.exit_reason) FROM enrollment e WHERE e.referral_id = r.id),"
     " 'waitlist', (SELECT json_build_object('program', w.program, 'state', w.state,"
-    "     'expires_at', s_rfc3339(w.expires_at)) FROM waitlist_entry w WHERE w.id = r.waitlist_entry_id),"
+    "     'expires_at', s_rfc3339(waitlist_expires_at(w))) FROM waitlist_entry w WHERE w.id = r.waitlist_entry_id),"
     " 'events', COALESCE((SELECT json_agg(json_build_object('seq', e.seq, 'at', s_rfc3339(e.at),"
     "     'local_time', to_char(e.at, 'YYYY-MM-DD HH24:MI:SS'), 'decision', e.decision, 'reason', e.reason,"
     "     'program', e.program, 'case_manager', e.case_manager_id, 'tier', e.tier, 'score', e.score,"

@@ -53,7 +53,7 @@ static const char *s_usage =
 "  waitlist [PROGRAM] [--json]              the waitlist in promotion order\n"
 "  explain REFERRAL_ID [--source S] [--json]   every decision about one referral, and why\n"
 "\n"
-"  help, --help                             this text;  --version\n";
+"  help, --help, -h                         this text;  --version, -V\n";
 
 typedef int (ctl_command_fn) (ctl_t *ctl, int argc, char **argv);
 
@@ -107,7 +107,7 @@ s_global_options (ctl_t *ctl, int argc, char **argv)
             continue;
         }
         else
-        if (strcmp (arg, "--version") == 0) {
+        if (strcmp (arg, "--version") == 0 || strcmp (arg, "-V") == 0) {
             printf ("divertctl %s (schema version %d)\n", DIVERT_VERSION, DV_SCHEMA_VERSION);
             return 0;
         }

@@ -24,6 +24,10 @@ static const char *s_live_sql =
     "            'caseload', c.caseload, 'active', c.active) ORDER BY c.id)"
     "          FROM case_manager c WHERE c.program = p.name AND (c.active OR c.caseload > 0)), '[]'),"
     "   'waitlist', (SELECT count(*) FROM waitlist_entry w WHERE w.program = p.name AND w.state = 'open'),"
+    "   'waitlist_next_expiry', (SELECT s_rfc3339(min(waitlist_expires_at(w))) FROM waitlist_entry w"
+    "          WHERE w.program = p.name AND w.state = 'open'),"
+    "   'waitlist_next_expiry_seconds', (SELECT extract(epoch FROM min(waitlist_expires_at(w)) - now())::bigint"
+    "          FROM waitlist_entry w WHERE w.program = p.name AND w.state = 'open'),"
     "   'enrollments', (SELECT json_build_object("
     "            'pending_intake', count(*) FILTER (WHERE status = 'pending_intake'),"
     "            'active', count(*) FILTER (WHERE status = 'active'),"
@@ -86,6 +90,7 @@ s_program_json (json_t *policy, json_t *live, const s_figures_t *f)
     json_object_set_new (out, "reserve_tier1", json_integer (f->policy.reserve_tier1));
     json_object_set_new (out, "reserve_tier2", json_integer (f->policy.reserve_tier2));
     json_object_set_new (out, "waitlist_cap", json_integer (f->policy.waitlist_cap));
+    json_object_set (out, "waitlist_next_expiry", json_object_get (live, "waitlist_next_expiry"));
     json_object_set (out, "enrollments", json_object_get (live, "enrollments"));
     json_object_set_new (out, "inactive_case_managers", inactive);
     json_object_set_new (out, "policy_version", json_integer (f->policy.version));
@@ -131,7 +136,17 @@ s_print_program (json_t *live, const s_figures_t *f)
             ctl_int (held, "in_the_wind"), f->average, p->target_avg, p->hard_cap);
     printf ("  paced %d%s, free %d (reserve %d for arrest diversion, %d more ahead of pretrial)\n",
             c->paced, p->funded >= 0 && c->paced < c->n * p->target_avg ? " (limited by funding)" : "", c->free, p->reserve_tier1, p->reserve_tier2);
-    printf ("  waitlist %d (cap %d); ", c->waitlist, p->waitlist_cap);
+    printf ("  waitlist %d (cap %d", c->waitlist, p->waitlist_cap);
+    json_t *next = json_object_get (live, "waitlist_next_expiry_seconds");
+    if (json_is_integer (next) && json_integer_value (next) > 0) {
+        char in [32];
+        ctl_format_age (json_integer_value (next), in, sizeof in);
+        printf (", next expiry in %s", in);
+    }
+    else
+    if (json_is_integer (next))
+        printf (", next expiry now (due)");
+    printf ("); ");
     if (f->gap > 0)
         printf ("staffing gap %d: add %d case manager%s to stay under the pacing line\n",
                 f->gap, f->gap, f->gap == 1 ? "" : "s");

@@ -165,8 +165,8 @@ check "after an exit the person may enroll again" sql \
      $(enroll_sql "$r2" cm-lead LEAD)"
 check_eq "now enrolled in LEAD" "$(caseload cm-lead)" 1
 refused "a second open waitlist entry for a person is refused" \
-    "INSERT INTO waitlist_entry (program, person_id, referral_id, tier, score, received_at, expires_at)
-     VALUES ('LEAD', $p, $r, 2, 40, now(), now() + interval '1 day'), ('LEAD', $p, $r2, 2, 40, now(), now() + interval '1 day')" \
+    "INSERT INTO waitlist_entry (program, person_id, referral_id, tier, score, received_at)
+     VALUES ('LEAD', $p, $r, 2, 40, now()), ('LEAD', $p, $r2, 2, 40, now())" \
     "waitlist_one_open_per_person"
 
 echo "# decision events are append-only"

@@ -2,7 +2,7 @@
 # deps.sh — `make deps`: install what is missing from Debian's packages; a no-op when present.
 set -euo pipefail
 want=(build-essential pkg-config libzmq3-dev libczmq-dev libpq-dev libjansson-dev libsystemd-dev
-      postgresql postgresql-client clang libclang-rt-14-dev jq systemd)
+      postgresql postgresql-client clang libclang-rt-14-dev jq systemd locales python3)
 missing=()
 for p in "${want[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

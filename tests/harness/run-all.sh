@@ -81,6 +81,13 @@ if [ -x tests/fuzz/run.sh ]; then
 fi
 fi
 
+# A German locale for divertctl's test of localized server messages; made
+# before the cluster starts (a running server's backends don't see locales
+# added after it).
+if ! locale -a 2>/dev/null | grep -qi '^de_DE\.utf-\?8$' && [ "$(id -u)" = 0 ]; then
+    localedef -i de_DE -f UTF-8 de_DE.UTF-8 >/dev/null 2>&1 || echo "(could not generate the de_DE.UTF-8 locale)"
+fi
+
 echo "== PostgreSQL (private cluster on port $PGPORT_PRIVATE)"
 if ! tests/harness/pg.sh start "$WORK/pg" "$PGPORT_PRIVATE"; then
     echo "could not start PostgreSQL"; echo "$passed passed, $((failed + 1)) failed"; exit 1

@@ -93,6 +93,21 @@ fi
 ok "divertd is ready"
 
 # --------------------------------------------------------------------------
+echo "# every program: -h/--help and -V/--version"
+for prog in divertd divertctl divert-submit divert-watch; do
+    for flag in -h --help; do
+        out=$("$DIVERT_BIN/$prog" $flag 2>&1); rc=$?
+        check_eq "$prog $flag exits 0" "$rc" 0
+        check_match "$prog $flag prints the usage" "$out" "usage: $prog"
+    done
+    for flag in -V --version; do
+        out=$("$DIVERT_BIN/$prog" $flag 2>&1); rc=$?
+        check_eq "$prog $flag exits 0" "$rc" 0
+        check_match "$prog $flag prints the version" "$out" "^$prog [0-9]+\\.[0-9]+\\.[0-9]+"
+    done
+done
+
+# --------------------------------------------------------------------------
 echo "# divert-submit: one referral"
 submit spd --help
 check_eq "--help exits 0" "$RC" 0

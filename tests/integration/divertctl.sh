@@ -282,6 +282,19 @@ check_eq "a hard cap below a caseload is refused" "$RC" 1
 check_match "with PostgreSQL's message" "$ERR" "hard cap 2 is below the caseload of cm-a \\(3\\)"
 check_eq "that error is one line" "$(lines "$ERR")" 1
 check_eq "the hard cap is unchanged" "$(sql "SELECT hard_cap FROM divert.program WHERE name = 'LEAD'")" 25
+# The same refusal with the server speaking German (lc_messages): the message
+# comes from the error's fields, not by stripping an English "ERROR:  ".
+# (tests/harness/run-all.sh generates the locale before the cluster starts.)
+check "a German locale is available to the server" sh -c "locale -a | grep -qi '^de_DE.utf-\?8$'"
+sql "ALTER ROLE CURRENT_USER IN DATABASE $PGDATABASE SET lc_messages = 'de_DE.UTF-8'"
+check_eq "the server now answers in German" "$(sql "SELECT current_setting('lc_messages')")" "de_DE.UTF-8"
+run program set LEAD --hard-cap 2
+check_eq "refused in German too" "$RC" 1
+check_eq "the message is the primary text alone" "$ERR" "divertctl: hard cap 2 is below the caseload of cm-a (3)"
+run cm add cm-a --program LEAD --name "A. Rivera"
+check_eq "a duplicate is refused" "$RC" 1
+check_nomatch "no localized severity word" "$ERR" "FEHLER|ERROR|DETAIL|Schl"
+sql "ALTER ROLE CURRENT_USER IN DATABASE $PGDATABASE RESET lc_messages"
 run program set LEAD --hard-cap 3
 check_eq "a hard cap equal to the top caseload is fine" "$RC" 0
 run program set LEAD --hard-cap 25
@@ -291,7 +304,8 @@ echo "# enrollment set and discharge"
 run enrollment set "$R1" active
 check_eq "enrollment set active exits 0" "$RC" 0
 check_eq "the enrollment is active" "$(sql "SELECT e.status FROM divert.enrollment e JOIN divert.referral r ON r.id = e.referral_id WHERE r.referral_id = '$R1'")" active
-run enrollment set "$R1" in_the_wind
+run enrollment set "${R1^^}" in_the_wind
+check_eq "an upper-case UUID (pasted from an e-mail) finds the referral" "$RC" 0
 check_eq "enrollment set in_the_wind" "$(sql "SELECT e.status FROM divert.enrollment e JOIN divert.referral r ON r.id = e.referral_id WHERE r.referral_id = '$R1'")" in_the_wind
 check_eq "in the wind stays on the caseload" "$(caseload cm-a)" 3
 run enrollment set "$R1" exited
@@ -309,7 +323,8 @@ check_eq "discharging again exits 1" "$RC" 1
 check_match "and says it already exited" "$ERR" "already exited"
 run enrollment set "$R1" active
 check_eq "enrollment set on an exited enrollment exits 1" "$RC" 1
-run discharge "$R2" --reason graduated
+run discharge "${R2^^}" --reason graduated
+check_eq "discharge takes an upper-case UUID" "$RC" 0
 check_eq "discharge --reason" "$(sql "SELECT e.exit_reason FROM divert.enrollment e JOIN divert.referral r ON r.id = e.referral_id WHERE r.referral_id = '$R2'")" graduated
 check_eq "caseload 1 now" "$(caseload cm-a)" 1
 run discharge "$R3" --reason "Moved away; see notes"
@@ -369,8 +384,8 @@ run cm add cm-p --program PILOT --name "P. Diaz"
 for i in 1 2 3; do mkref comm-1 community 2 accepted PILOT; enroll "$REF" cm-p PILOT; done
 for i in 1 2 3; do
     mkref comm-1 community 2 waitlisted PILOT
-    sql "INSERT INTO divert.waitlist_entry (program, person_id, referral_id, tier, score, received_at, expires_at)
-         SELECT 'PILOT', person_id, id, 2, 40, now(), now() + interval '30 days' FROM divert.referral WHERE referral_id = '$REF'"
+    sql "INSERT INTO divert.waitlist_entry (program, person_id, referral_id, tier, score, received_at)
+         SELECT 'PILOT', person_id, id, 2, 40, now() FROM divert.referral WHERE referral_id = '$REF'"
 done
 run program set PILOT --target-avg 2 --pacing-margin 0.1
 run status --json
@@ -381,8 +396,8 @@ echo "# waitlist"
 # C 40 two days ago (42), E 30 forty days ago (aging capped at 20: 50, older
 # than A so first of the tie), D tier 3 score 90 (last: tier first).
 wl() {  # wl UUID TIER SCORE AGE
-    sql "INSERT INTO divert.waitlist_entry (program, person_id, referral_id, tier, score, received_at, expires_at)
-         SELECT 'LEAD', person_id, id, $2, $3, now() - interval '$4', now() - interval '$4' + interval '60 days'
+    sql "INSERT INTO divert.waitlist_entry (program, person_id, referral_id, tier, score, received_at)
+         SELECT 'LEAD', person_id, id, $2, $3, now() - interval '$4'
            FROM divert.referral WHERE referral_id = '$1'"
 }
 mkref comm-1 community 2 waitlisted; WA=$REF; wl "$WA" 2 50 "1 hour"
@@ -435,6 +450,8 @@ check_match "explain: the policy version" "$OUT" "Policy version 3\\."
 check_match "explain: the second event" "$OUT" "Lapsed: intake was not completed"
 check_match "explain: seq and time" "$OUT" "1\\. seq 1, [0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:]{8}: accept / accepted"
 no_personal_data "explain" "$OUT"
+run explain "${RX^^}"
+check_match "explain finds an upper-case UUID" "$OUT" "Accepted into LEAD, assigned cm-2\\."
 run explain "$RX" --json
 check_eq "explain --json events" "$(jq -c '[.events[] | [.seq, .decision, .reason, .score, .capacity.n]]' <<<"$OUT")" '[[1,"accept","accepted",76,4],[2,"lapsed","intake_lapsed",null,null]]'
 check_match "explain --json summary" "$(jq -r '.events[0].summary' <<<"$OUT")" "^Accepted into LEAD"

@@ -1,6 +1,8 @@
-/*  it_startup — divertd refuses to start, with exit status 1 and one clear
-    log line, when its config has a bad line, its key can't be read, or the
-    database schema is one it does not know; and a misspelt key is refused
+/*  it_startup — divertd refuses to start with one clear log line: exit
+    status 78 (EX_CONFIG, which the unit doesn't restart) when its config has
+    a bad line, a conninfo libpq can't parse, a key that can't be read or an
+    endpoint that is not one; exit status 1 when an endpoint is in use or the
+    database schema is one it does not know. A misspelt key is refused
     rather than silently left at its default.
 */
 #include "itest.h"
@@ -49,11 +51,11 @@ TEST (bad_config_line)
 {
     char *log = NULL;
     char *config = s_config ("    max_mesage_size = 65536\n");
-    CHECK_INT (s_run (config, &log), 1);
+    CHECK_INT (s_run (config, &log), 78);
     CHECKF (strstr (log, "unknown setting 'divertd/max_mesage_size'") != NULL, "log: %s", log);
     free (log); free (config);
     config = s_config ("    waitlist_recheck = often\n");
-    CHECK_INT (s_run (config, &log), 1);
+    CHECK_INT (s_run (config, &log), 78);
     CHECKF (strstr (log, "waitlist_recheck") && strstr (log, "duration"), "log: %s", log);
     free (log); free (config);
 }
@@ -63,9 +65,49 @@ TEST (unreadable_key)
     char *log = NULL;
     char text [1000];
     snprintf (text, sizeof text, "divertd\n    server_cert = %s/missing.cert\n    log = stderr\n", itest_tmp (t));
-    CHECK_INT (s_run (text, &log), 1);
+    CHECK_INT (s_run (text, &log), 78);
     CHECKF (strstr (log, "missing.cert") && strstr (log, "cannot read the server certificate"), "log: %s", log);
     free (log);
+}
+
+TEST (bad_conninfo)
+{
+    //  A typo in conninfo: refused at once, not "database unreachable" forever
+    char *log = NULL;
+    char text [1000];
+    snprintf (text, sizeof text, "divertd\n    intake = tcp://127.0.0.1:0\n    decisions = tcp://127.0.0.1:0\n"
+              "    server_cert = %s\n    log = stderr\ndatabase\n    conninfo = \"dbnmae=divert\"\n",
+              itest_server_cert (t));
+    CHECK_INT (s_run (text, &log), 78);
+    CHECKF (strstr (log, "conninfo") && strstr (log, "dbnmae"), "log: %s", log);
+    CHECKF (!strstr (log, "unreachable"), "log: %s", log);
+    free (log);
+    snprintf (text, sizeof text, "divertd\n    server_cert = %s\n    log = stderr\ndatabase\n"
+              "    conninfo = \"host='unterminated\"\n", itest_server_cert (t));
+    CHECK_INT (s_run (text, &log), 78);
+    CHECKF (strstr (log, "conninfo"), "log: %s", log);
+    free (log);
+}
+
+TEST (bad_endpoint)
+{
+    char *log = NULL;
+    char *config = zsys_sprintf ("divertd\n    intake = tcpp://127.0.0.1:7461\n    server_cert = %s\n    log = stderr\n",
+                                 itest_server_cert (t));
+    CHECK_INT (s_run (config, &log), 78);
+    CHECKF (strstr (log, "cannot bind tcpp://127.0.0.1:7461"), "log: %s", log);
+    free (log);
+    zstr_free (&config);
+    //  An endpoint in use may be transient: exit 1, systemd retries
+    zsock_t *holder = zsock_new (ZMQ_PULL);
+    int port = zsock_bind (holder, "tcp://127.0.0.1:*");
+    config = zsys_sprintf ("divertd\n    intake = tcp://127.0.0.1:%d\n    decisions = tcp://127.0.0.1:0\n"
+                           "    server_cert = %s\n    log = stderr\n", port, itest_server_cert (t));
+    CHECK_INT (s_run (config, &log), 1);
+    CHECKF (strstr (log, "in use"), "log: %s", log);
+    free (log);
+    zstr_free (&config);
+    zsock_destroy (&holder);
 }
 
 TEST (unknown_schema)
@@ -86,6 +128,8 @@ main (void)
     t = itest_new ();
     RUN (bad_config_line);
     RUN (unreadable_key);
+    RUN (bad_conninfo);
+    RUN (bad_endpoint);
     RUN (unknown_schema);
     itest_destroy (&t);
     return TESTLIB_END ();

@@ -166,6 +166,22 @@ TEST (reload)
     json_decref (pong);
     json_decref (ping);
     dv_client_destroy (&police);
+    //  A conninfo libpq can't parse is refused on reload too, by name
+    file = fopen (path, "w");
+    char *conninfo = strstr (saved, "conninfo = \"");
+    if (conninfo)           //  the harness's database section: add the typo to it
+        fprintf (file, "%.*sconninfo = \"dbnmae=divert %s", (int) (conninfo - saved), saved, conninfo + 12);
+    else
+        fprintf (file, "%sdatabase\n    conninfo = \"dbnmae=divert\"\n", saved);
+    fclose (file);
+    from = s_now_index ();
+    kill (itest_daemon_pid (t, 0), SIGHUP);
+    reloading = s_wait_note (from, "RELOADING=1", 2000);
+    CHECK (reloading >= 0 && s_wait_note (reloading + 1, "READY=1", 2000) > reloading);
+    zclock_sleep (200);
+    snprintf (command, sizeof command, "grep 'reload refused' %s | grep -q 'conninfo.*dbnmae'",
+              itest_daemon_log (t, 0));
+    CHECK_INT (system (command), 0);
     file = fopen (path, "w");
     fputs (saved, file);
     fclose (file);

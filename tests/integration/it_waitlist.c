@@ -178,6 +178,81 @@ TEST (co_lead_term_ends_and_waitlist_expires)
     free (first); free (next); free (late);
 }
 
+//  The expiry date of a waitlisted referral as SQL computes it from its
+//  entry: received_at + interval (caller frees).
+static char *
+s_expiry (const char *referral_id, const char *interval)
+{
+    char sql [500];
+    snprintf (sql, sizeof sql, "SELECT divert.s_rfc3339(w.received_at + interval '%s')"
+                               " FROM divert.waitlist_entry w JOIN divert.referral r ON r.waitlist_entry_id = w.id"
+                               " WHERE r.referral_id = '%s'", interval, referral_id);
+    return itest_sql_value (t, sql);
+}
+
+//  The expires_at divertctl waitlist --json shows for this referral (caller frees).
+static char *
+s_listed_expiry (const char *program, const char *referral_id)
+{
+    char path [600];
+    snprintf (path, sizeof path, "%s/waitlist.json", itest_tmp (t));
+    CHECK_INT (itest_ctl (t, "waitlist %s --json >%s", program, path), 0);
+    json_t *listing = json_load_file (path, 0, NULL);
+    char *expires = NULL;
+    size_t index;
+    json_t *entry;
+    json_array_foreach (json_object_get (listing, "waitlist"), index, entry)
+        if (streq (itest_str (entry, "referral_id"), referral_id))
+            expires = strdup (itest_str (entry, "expires_at"));
+    json_decref (listing);
+    return expires;
+}
+
+TEST (ttl_change_applies_to_those_waiting)
+{
+    //  A program with room for one, full
+    itest_sql (t, "INSERT INTO divert.program (name, accepts_housing, hard_cap, target_avg, reserve_tier1, reserve_tier2)"
+                  " VALUES ('TTL', '{housed}', 1, 1, 0, 0)");
+    itest_add_cm (t, "cm-ttl", "TTL");
+    char *full = s_referral_with (police, "arrest_diversion", "housed", 0, "accept", NULL);
+    //  Waiting under the default 30 days; shortening the TTL to 2 s expires it
+    json_t *reply = NULL;
+    char *early = s_referral_with (community, "community", "housed", 0, "waitlist", &reply);
+    char *expected = s_expiry (early, "30 days");
+    CHECK_STR (itest_str (json_object_get (reply, "waitlist"), "expires_at"), expected);
+    json_decref (reply);
+    free (expected);
+    CHECK_INT (itest_ctl (t, "program set TTL --waitlist-ttl 2s >/dev/null"), 0);
+    json_t *event = s_event_for (early, "waitlist_expired", 8000);
+    CHECK_STR (itest_str (event, "decision"), "decline");
+    json_decref (event);
+    //  Waiting under 2 s; lengthening the TTL to 30 days keeps it
+    char *late = s_referral_with (community, "community", "housed", 0, "waitlist", &reply);
+    expected = s_expiry (late, "2 seconds");
+    CHECK_STR (itest_str (json_object_get (reply, "waitlist"), "expires_at"), expected);
+    json_decref (reply);
+    free (expected);
+    CHECK_INT (itest_ctl (t, "program set TTL --waitlist-ttl 30d >/dev/null"), 0);
+    event = s_event_for (late, "waitlist_expired", 4000);
+    CHECK (event == NULL);
+    json_decref (event);
+    char sql [300];
+    snprintf (sql, sizeof sql, "SELECT state FROM divert.referral WHERE referral_id = '%s'", late);
+    char *state = itest_sql_value (t, sql);
+    CHECK_STR (state, "waitlisted");
+    free (state);
+    //  status and divertctl waitlist show the date under the current policy
+    expected = s_expiry (late, "30 days");
+    json_t *status = itest_ask (community, json_pack ("{s:i, s:s, s:s}", "v", 1, "type", "status", "referral_id", late));
+    CHECK_STR (itest_str (json_object_get (status, "waitlist"), "expires_at"), expected);
+    json_decref (status);
+    char *listed = s_listed_expiry ("TTL", late);
+    CHECK_STR (listed, expected);
+    free (listed);
+    free (expected);
+    free (full); free (early); free (late);
+}
+
 TEST (lapsed_intake_vs_active)
 {
     //  A pilot program for sheltered referrals with a 2 s intake window
@@ -267,6 +342,7 @@ main (void)
     RUN (promotion_after_connections_killed);
     RUN (two_daemons_promote_once);
     RUN (co_lead_term_ends_and_waitlist_expires);
+    RUN (ttl_change_applies_to_those_waiting);
     RUN (lapsed_intake_vs_active);
     RUN (withdraw_rules);
     dv_subscriber_destroy (&events);

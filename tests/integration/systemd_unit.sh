@@ -24,6 +24,8 @@ check "the unit exists" test -f "$UNIT"
 check_eq "Type=notify" "$(setting Type)" notify
 check_match "WatchdogSec= is set" "$(setting WatchdogSec)" "^[1-9][0-9]*(s|min)?$"
 check_eq "Restart=on-failure" "$(setting Restart)" on-failure
+check_eq "a configuration error (exit 78) is not restarted" "$(setting RestartPreventExitStatus)" 78
+check_eq "/run/divert exists for ipc:// endpoints" "$(setting RuntimeDirectory)" divert
 check_match "ExecReload= sends SIGHUP to the main process" "$(setting ExecReload)" "kill -HUP \\\$MAINPID$"
 check_eq "ExecStart runs divertd with the packaged config" "$(setting ExecStart)" \
     "/usr/bin/divertd -c /etc/divert/divertd.conf"

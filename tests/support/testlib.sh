@@ -13,6 +13,8 @@ check()   { local what=$1; shift; if "$@"; then ok "$what"; else not_ok "$what";
 check_eq() { if [ "$2" == "$3" ]; then ok "$1"; else not_ok "$1: got '$2', expected '$3'"; fi; }
 # check_match "what" text regex
 check_match() { if [[ "$2" =~ $3 ]]; then ok "$1"; else not_ok "$1: '$2' does not match /$3/"; fi; }
+# check_nomatch "what" text regex: passes when the text does not match
+check_nomatch() { if [[ "$2" =~ $3 ]]; then not_ok "$1: '$2' matches /$3/"; else ok "$1"; fi; }
 testlib_end() {
     echo "$TESTLIB_NAME: $TESTLIB_PASSED passed, $TESTLIB_FAILED failed"
     [ "$TESTLIB_FAILED" -eq 0 ]
