@@ -83,9 +83,13 @@ $(BUILD)/bin/$(1): $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard clients/$(1)/*.c))
 endef
 $(foreach c,$(CLIENTS),$(eval $(call client_rule,$(c))))
 
-$(BUILD)/tests/%: tests/unit/%.c $(LIB)
+# The daemon's decision core is pure (no database, no sockets): its unit
+# tests link it directly.
+CORE_OBJ    := $(BUILD)/obj/daemon/decide.o $(BUILD)/obj/daemon/snapshot.o
+
+$(BUILD)/tests/%: tests/unit/%.c $(CORE_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests/support $(ALL_LDFLAGS) -o $@ $< $(LIB) $(LIBS)
+	$(CC) $(ALL_CFLAGS) -Itests/support -Idaemon $(ALL_LDFLAGS) -o $@ $< $(CORE_OBJ) $(LIB) $(LIBS)
 
 $(BUILD)/tests/%: tests/integration/%.c $(SUPPORT_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
@@ -101,6 +105,8 @@ $(BUILD)/tests/%: tests/bench/%.c $(SUPPORT_OBJ) $(LIB)
 
 tests-built: $(BINS) $(UNIT_TESTS) $(IT_TESTS) $(FAULT_TESTS) $(BENCHES)
 .PHONY: tests-built
+# Objects only pattern rules need are kept, not rebuilt every run.
+.SECONDARY: $(SUPPORT_OBJ)
 
 # The sanitizer build of everything the tests run.
 asan:
