@@ -27,7 +27,7 @@ endif
 COMMON_OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard common/*.c))
 DAEMON_OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard daemon/*.c))
 SUPPORT_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tests/support/*.c))
-CLIENTS     := divertctl divert-submit divert-watch
+CLIENTS     := divertctl divert-submit divert-watch divert-cms
 BINS        := $(BUILD)/bin/divertd $(addprefix $(BUILD)/bin/,$(CLIENTS))
 UNIT_TESTS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 IT_TESTS    := $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(wildcard tests/integration/it_*.c))
