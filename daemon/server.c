@@ -3,6 +3,7 @@
 #include "job.h"
 #include "stats.h"
 #include "store.h"
+#include "subscribers.h"
 #include "zap.h"
 #include "dv_log.h"
 #include "dv_reply.h"
@@ -32,6 +33,9 @@ struct _dv_server_t {
     dv_stats_t *stats;          //  behind STATUS=
     zhashx_t *queued;           //  sender id -> requests queued or with the store
     int drain_timer;            //  stopping: the last moment to answer stragglers
+    zhashx_t *revoked;          //  identities ("kind:id") of revoked keys, from the store
+    bool revoked_known;         //  the store has sent them once
+    dv_subscribers_t *subscribers;  //  decisions-socket connections by key
 };
 
 #define S_DRAIN_MSECS 300       //  SIGTERM: answer what is still in the socket, then go
@@ -217,6 +221,48 @@ s_pop_pointer (zmsg_t *msg)
     return pointer;
 }
 
+//  ---------------------------------------------------------------------------
+//  Revocation (protocol.md: a revoked key's open connections lose everything
+//  within 60 s). The store sends the identities of every revoked key when
+//  they change; from then on every request of such a key is `forbidden`, and
+//  its subscriber connections are closed here (the client's reconnect is
+//  refused by the ZAP handler). Intake connections stay open: the client
+//  gets `forbidden` for each request, which is what the protocol promises.
+
+static bool
+s_is_revoked (dv_server_t *self, const char *user_id)
+{
+    return user_id && zhashx_lookup (self->revoked, user_id) != NULL;
+}
+
+//  text: "kind:id" one a line, the whole set.
+static void
+s_set_revoked (dv_server_t *self, const char *text)
+{
+    zhashx_t *revoked = zhashx_new ();
+    char *copy = strdup (text), *rest = NULL;
+    for (char *user_id = strtok_r (copy, "\n", &rest); user_id; user_id = strtok_r (NULL, "\n", &rest)) {
+        zhashx_insert (revoked, user_id, (void *) 1);
+        if (zhashx_lookup (self->revoked, user_id))
+            continue;
+        size_t cut = dv_subscribers_cut (self->subscribers, user_id);
+        if (self->revoked_known || cut > 0)
+            dv_log_notice ("key %s revoked: its requests are refused, %zu subscriber connection(s) closed",
+                           user_id, cut);
+    }
+    for (void *item = zhashx_first (self->revoked); item; item = zhashx_next (self->revoked)) {
+        const char *user_id = (const char *) zhashx_cursor (self->revoked);
+        if (!zhashx_lookup (revoked, user_id))
+            dv_log_notice ("key %s is no longer revoked", user_id);
+    }
+    if (!self->revoked_known)
+        dv_log_info ("%zu revoked key(s) known", zhashx_size (revoked));
+    self->revoked_known = true;
+    zhashx_destroy (&self->revoked);
+    self->revoked = revoked;
+    free (copy);
+}
+
 static int
 s_store_ready (zloop_t *loop, zsock_t *reader, void *arg)
 {
@@ -253,6 +299,11 @@ s_store_ready (zloop_t *loop, zsock_t *reader, void *arg)
         dv_stats_set_waitlists (self->stats, text);
     }
     else
+    if (command && streq (command, "REVOKED")) {
+        text = zmsg_popstr (msg);
+        s_set_revoked (self, text ? text : "");
+    }
+    else
     if (command && streq (command, "DB")) {
         text = zmsg_popstr (msg);
         self->db_up = text && streq (text, "up");
@@ -281,12 +332,11 @@ s_store_ready (zloop_t *loop, zsock_t *reader, void *arg)
 //  ---------------------------------------------------------------------------
 //  Intake
 
-//  The sender, from the connection's ZAP User-Id. False when there is none
-//  (never expected: ZAP admits only registered keys).
+//  The sender, from the connection's ZAP User-Id ("kind:id"). False when
+//  there is none (never expected: ZAP admits only registered keys).
 static bool
-s_sender (zframe_t *frame, dv_sender_t *sender)
+s_sender (const char *user_id, dv_sender_t *sender)
 {
-    const char *user_id = zframe_meta (frame, "User-Id");
     const char *colon = user_id ? strchr (user_id, ':') : NULL;
     if (!colon || colon == user_id || (size_t) (colon - user_id) >= sizeof sender->kind
     ||  strlen (colon + 1) == 0 || strlen (colon + 1) >= sizeof sender->id)
@@ -324,12 +374,20 @@ static void
 s_handle_request (dv_server_t *self, zframe_t **routing_id_p, zframe_t *body)
 {
     dv_sender_t sender;
-    if (!s_sender (body, &sender)) {
+    const char *user_id = zframe_meta (body, "User-Id");
+    if (!s_sender (user_id, &sender)) {
         s_send_error (self, routing_id_p, NULL, "forbidden", "this connection has no registered key");
         return;
     }
     dv_request_t *request = dv_request_new (zframe_data (body), zframe_size (body));
     const char *refusal = NULL, *code = NULL;
+    if (s_is_revoked (self, user_id)) {
+        //  Every request, valid or not, ping included
+        dv_log_fields_t fields = { .source_id = sender.id, .reason = "forbidden" };
+        dv_log_fields (LOG_NOTICE, &fields, "refused a request: key %s was revoked", user_id);
+        code = "forbidden", refusal = "this key was revoked; contact the program's operator";
+    }
+    else
     if (!dv_request_valid (request)) {
         json_t *reply = dv_reply_error (dv_request_request_id (request), dv_request_referral_id (request),
                                         dv_request_error_code (request),
@@ -419,31 +477,56 @@ s_permitted_topic (const dv_sender_t *sender, const char *topic, size_t size)
     return NULL;
 }
 
+//  One (un)subscription. XPUB manual mode: the option applies to the
+//  connection it came from. (CZMQ's zsock_set_subscribe is for SUB sockets.)
+static void
+s_subscription (dv_server_t *self, const char *user_id, bool subscribe, const char *topic, size_t size, int fd)
+{
+    dv_sender_t sender;
+    if (!s_sender (user_id, &sender))
+        return;
+    void *handle = zsock_resolve (self->decisions);
+    dv_log_fields_t fields = { .source_id = sender.id };
+    if (subscribe) {
+        //  Every subscriber is noted, so revoking its key can close it; one
+        //  that can't be told apart from others gets nothing.
+        if (dv_subscribers_note (self->subscribers, fd, user_id) != 0) {
+            dv_log_fields (LOG_WARNING, &fields, "refused a subscription: its connection is unknown (no source fd)");
+            return;
+        }
+        //  Connected just before the revocation reached us: close it now.
+        if (s_is_revoked (self, user_id)) {
+            dv_subscribers_cut (self->subscribers, user_id);
+            dv_log_fields (LOG_NOTICE, &fields, "closed a subscriber connection: key %s was revoked", user_id);
+            return;
+        }
+    }
+    char *permitted = s_permitted_topic (&sender, topic, size);
+    if (permitted)
+        zmq_setsockopt (handle, subscribe ? ZMQ_SUBSCRIBE : ZMQ_UNSUBSCRIBE, permitted, strlen (permitted));
+    else
+    if (subscribe)
+        dv_log_fields (LOG_WARNING, &fields, "refused a subscription to another source's events");
+    free (permitted);
+}
+
+//  Read with libzmq itself, not CZMQ: a subscription's source fd (ZMQ_SRCFD)
+//  is only on the zmq_msg_t.
 static int
 s_decisions_ready (zloop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
     dv_server_t *self = (dv_server_t *) arg;
-    zframe_t *frame = zframe_recv (reader);
-    if (!frame)
-        return 0;
-    byte *data = zframe_data (frame);
-    size_t size = zframe_size (frame);
-    dv_sender_t sender;
-    if (size >= 1 && (data [0] == 0 || data [0] == 1) && s_sender (frame, &sender)) {
-        //  XPUB manual mode: the option applies to the pipe this came from.
-        //  (CZMQ's zsock_set_subscribe is for SUB sockets only.)
-        void *handle = zsock_resolve (self->decisions);
-        char *topic = s_permitted_topic (&sender, (const char *) data + 1, size - 1);
-        if (topic)
-            zmq_setsockopt (handle, data [0] ? ZMQ_SUBSCRIBE : ZMQ_UNSUBSCRIBE, topic, strlen (topic));
-        else {
-            dv_log_fields_t fields = { .source_id = sender.id };
-            dv_log_fields (LOG_WARNING, &fields, "refused a subscription to another source's events");
-        }
-        free (topic);
+    zmq_msg_t msg;
+    zmq_msg_init (&msg);
+    if (zmq_msg_recv (&msg, zsock_resolve (reader), ZMQ_DONTWAIT) >= 0) {
+        const byte *data = (const byte *) zmq_msg_data (&msg);
+        size_t size = zmq_msg_size (&msg);
+        if (size >= 1 && (data [0] == 0 || data [0] == 1))
+            s_subscription (self, zmq_msg_gets (&msg, "User-Id"), data [0] == 1,
+                            (const char *) data + 1, size - 1, zmq_msg_get (&msg, ZMQ_SRCFD));
     }
-    zframe_destroy (&frame);
+    zmq_msg_close (&msg);
     return 0;
 }
 
@@ -614,6 +697,8 @@ dv_server_new (const dv_config_t *config, const char *config_path, char *error, 
     snprintf (self->decided_by, sizeof self->decided_by, "divertd@%s:%d", host, (int) getpid ());
     self->stats = dv_stats_new ();
     self->queued = zhashx_new ();
+    self->revoked = zhashx_new ();
+    self->subscribers = dv_subscribers_new ();
     self->queue = zlistx_new ();
     zlistx_set_destructor (self->queue, (zlistx_destructor_fn *) dv_job_destroy);
 
@@ -656,6 +741,8 @@ dv_server_destroy (dv_server_t **self_p)
         zlistx_destroy (&self->queue);
         dv_stats_destroy (&self->stats);
         zhashx_destroy (&self->queued);
+        zhashx_destroy (&self->revoked);
+        dv_subscribers_destroy (&self->subscribers);
         if (self->signal_fd >= 0)
             close (self->signal_fd);
         free (self->config_path);

@@ -13,6 +13,11 @@
 
     Subscriptions on the decisions socket are checked here (XPUB manual
     mode): a source's key gets only its own topic, a monitor's key anything.
+
+    Revocation reaches open connections here: the store sends the identities
+    of every revoked key when they change; every request of a revoked key is
+    then `forbidden` (before anything else, ping included) and its subscriber
+    connections are closed (subscribers.c).
 */
 #ifndef DV_SERVER_H
 #define DV_SERVER_H

@@ -9,6 +9,7 @@
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 #define HEALTH_CHECK_MS 1000    //  idle connection check, so `ping` tells the truth
+#define REVOCATION_MS 15000     //  re-read revoked keys at least this often (protocol: 60 s)
 
 typedef struct {
     zsock_t *pipe;
@@ -23,6 +24,9 @@ typedef struct {
     int64_t next_maintenance;   //  zclock_mono() of the next timed re-check
     bool maintenance_due;       //  a notification (or reconnect) asked for one
     char waitlists [256];       //  last "LEAD 17, CO-LEAD 3" told to the server
+    int64_t next_revocation;    //  zclock_mono() of the next timed read of revoked keys
+    bool revocation_due;        //  a notification (or reconnect) asked for one
+    char *revoked;              //  the revoked identities last told to the server (NULL: none yet)
 } s_store_t;
 
 typedef enum { S_OK, S_RETRY, S_FAILED } s_result_t;
@@ -60,9 +64,11 @@ s_connect (s_store_t *self)
 {
     if (dv_db_connect (self->db) == 0) {
         int version = dv_db_schema_version (self->db);
-        if (version == DV_SCHEMA_VERSION && dv_db_command (self->db, "LISTEN divert_capacity") == 0) {
+        if (version == DV_SCHEMA_VERSION && dv_db_command (self->db, "LISTEN divert_capacity") == 0
+        &&  dv_db_command (self->db, "LISTEN divert_revocation") == 0) {
             self->backoff_ms = BACKOFF_MIN_MS;
             self->maintenance_due = true;       //  whatever changed while we were away
+            self->revocation_due = true;
             dv_log_notice ("database connected (schema version %d)", version);
             s_report (self, true);
             return;
@@ -338,6 +344,44 @@ s_maintain (s_store_t *self)
         json_decref (events);
 }
 
+//  Read the identities of every revoked key ("kind:id", one a line, sorted)
+//  and tell the server when they changed. On failure the server keeps the
+//  set it has, and the next timer or reconnect reads it again.
+static void
+s_read_revoked (s_store_t *self)
+{
+    self->revocation_due = false;
+    self->next_revocation = zclock_mono () + REVOCATION_MS;
+    PGresult *result = dv_db_exec (self->db,
+        "SELECT COALESCE(string_agg(identity, E'\\n' ORDER BY identity), '') FROM revoked_identity", 0, NULL);
+    if (!result) {
+        dv_log_warning ("cannot read the revoked keys: %s", dv_db_error (self->db));
+        return;
+    }
+    const char *text = PQgetvalue (result, 0, 0);
+    if (!self->revoked || strcmp (self->revoked, text) != 0) {
+        free (self->revoked);
+        self->revoked = strdup (text);
+        zsock_send (self->pipe, "ss", "REVOKED", text);
+    }
+    PQclear (result);
+}
+
+//  What the notifications libpq holds ask for. (A statement's result can
+//  bring them too, so this runs after every batch, not only on input.)
+static void
+s_take_notifies (s_store_t *self)
+{
+    PGnotify *notify;
+    while (dv_db_connected (self->db) && (notify = PQnotifies (dv_db_conn (self->db)))) {
+        if (streq (notify->relname, "divert_revocation"))
+            self->revocation_due = true;
+        else
+            self->maintenance_due = true;
+        PQfreemem (notify);
+    }
+}
+
 //  Read what PostgreSQL sent on the idle connection: notifications, or the
 //  end of the connection.
 static void
@@ -350,11 +394,7 @@ s_database_input (s_store_t *self)
         s_report (self, false);
         return;
     }
-    PGnotify *notify;
-    while ((notify = PQnotifies (conn))) {
-        self->maintenance_due = true;
-        PQfreemem (notify);
-    }
+    s_take_notifies (self);
 }
 
 static void
@@ -427,7 +467,7 @@ s_handle_pipe (s_store_t *self, bool *terminated)
 }
 
 //  How long the loop may sleep: until the next reconnect attempt, the next
-//  timed re-check, or the idle health check.
+//  timed re-check or read of revoked keys, or the idle health check.
 static int
 s_timeout (s_store_t *self)
 {
@@ -436,8 +476,12 @@ s_timeout (s_store_t *self)
     if (!self->fatal && !dv_db_connected (self->db))
         until = self->next_attempt;
     else
-    if (dv_db_connected (self->db) && self->next_maintenance < until)
-        until = self->next_maintenance;
+    if (dv_db_connected (self->db)) {
+        if (self->next_maintenance < until)
+            until = self->next_maintenance;
+        if (self->next_revocation < until)
+            until = self->next_revocation;
+    }
     return until <= now ? 0 : (int) (until - now);
 }
 
@@ -455,6 +499,9 @@ dv_store_actor (zsock_t *pipe, void *args)
     while (!terminated) {
         if (!self.fatal && !dv_db_connected (self.db) && zclock_mono () >= self.next_attempt)
             s_connect (&self);
+        //  Revocations first: they are the security-relevant change
+        if (dv_db_connected (self.db) && (self.revocation_due || zclock_mono () >= self.next_revocation))
+            s_read_revoked (&self);
         if (dv_db_connected (self.db) && (self.maintenance_due || zclock_mono () >= self.next_maintenance))
             s_maintain (&self);
         zmq_pollitem_t items [2] = {
@@ -465,8 +512,10 @@ dv_store_actor (zsock_t *pipe, void *args)
         int rc = zmq_poll (items, items [1].fd >= 0 ? 2 : 1, s_timeout (&self));
         if (rc == -1 && zmq_errno () != EINTR)
             break;
-        if (items [0].revents & ZMQ_POLLIN)
+        if (items [0].revents & ZMQ_POLLIN) {
             s_handle_pipe (&self, &terminated);
+            s_take_notifies (&self);
+        }
         if (!terminated && items [1].fd >= 0 && (items [1].revents & ZMQ_POLLIN) && dv_db_connected (self.db))
             s_database_input (&self);
         else
@@ -479,4 +528,5 @@ dv_store_actor (zsock_t *pipe, void *args)
     }
     dv_db_destroy (&self.db);
     free (self.decided_by);
+    free (self.revoked);
 }

@@ -13,6 +13,12 @@
     entries expired (divert.lifecycle), then promotion of what now fits
     (dv_decide_promotions, divert.batch_promote).
 
+    It keeps revocation live (protocol.md: a revoked key's open connections
+    lose everything within 60 s): it LISTENs on divert_revocation and, on a
+    notification, after every reconnect and every 15 s, reads the identities
+    of every revoked key (view divert.revoked_identity) and tells the server
+    when they changed.
+
     Pipe messages (zsock_send pictures):
       server -> store   "sp"  "BATCH", dv_batch_t *
       store -> server   "sp"  "DONE", dv_batch_t *
@@ -20,6 +26,10 @@
                               promotions, expiries, lapses), to publish
                         "ss"  "WAITLISTS", "LEAD 17, CO-LEAD 3" (each
                               program's waitlist length when it changed: STATUS=)
+                        "ss"  "REVOKED", the identities of every revoked key,
+                              "kind:id" (the ZAP User-Id form) one a line,
+                              sorted ("" when none): the whole set, sent
+                              when it changed (and first after connecting)
                         "ss"  "DB", "up" | "down"
                         "ss"  "FATAL", message (e.g. an unknown schema version)
 */

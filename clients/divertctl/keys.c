@@ -182,8 +182,9 @@ s_revoke (dv_db_t *db, const char *what, const char *id, const char *sql_revoke,
     bool revoked = PQntuples (result) > 0;
     PQclear (result);
     if (revoked) {
-        printf ("%s %s revoked: new connections with its key are refused now, open ones within 60 s\n",
-                what, id);
+        printf ("%s %s revoked: new connections with its key are refused now; connections already open"
+                " get 'forbidden' for every request and lose their subscriptions within 60 s (at once"
+                " when divertd is connected to the database)\n", what, id);
         return CTL_OK;
     }
     if (!(result = ctl_exec (db, sql_when, 1, params)))

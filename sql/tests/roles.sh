@@ -32,6 +32,8 @@ as postgres "INSERT INTO source (id, kind, name, public_key) VALUES ('spd', 'pol
 
 echo "# the daemon's role"
 allowed "reads keys for ZAP" "$DAEMON" "SELECT kind || ':' || id FROM source WHERE revoked_at IS NULL"
+allowed "reads revoked identities" "$DAEMON" "SELECT identity FROM divert.revoked_identity"
+denied "but not the keys' names" "$DAEMON" "SELECT name FROM divert.source" "permission denied"
 allowed "reads events for replay" "$DAEMON" "SELECT divert.event_wire(e) FROM decision_event e"
 allowed "reads referral ids for status" "$DAEMON" "SELECT id, source_id, referral_id FROM referral"
 allowed "runs the intake functions" "$DAEMON" "BEGIN; SELECT divert.batch_begin('{}'); SELECT divert.lifecycle('t'); ROLLBACK"

@@ -161,6 +161,9 @@ check_eq "source list --json" "$(jq -r '[.sources[].id] | join(",")' <<<"$OUT")"
 run source revoke comm-1
 check_eq "source revoke exits 0" "$RC" 0
 check_eq "revoked_at is set" "$(sql "SELECT revoked_at IS NOT NULL FROM divert.source WHERE id = 'comm-1'")" t
+check_match "it says what happens to open connections" "$OUT" \
+    "source comm-1 revoked: new connections with its key are refused now; connections already open get 'forbidden' for every request and lose their subscriptions within 60 s"
+check_eq "divertd's view of revoked keys has it" "$(sql "SELECT string_agg(identity, ',' ORDER BY identity) FROM divert.revoked_identity")" "community:comm-1"
 run source revoke comm-1
 check_eq "revoking again exits 0" "$RC" 0
 check_match "and says it already was" "$OUT" "already revoked"
@@ -179,6 +182,9 @@ check_eq "monitor list --json" "$(jq -r '.monitors[0].id' <<<"$OUT")" ops-1
 run monitor revoke ops-1
 check_eq "monitor revoke exits 0" "$RC" 0
 check_eq "monitor revoked" "$(sql "SELECT revoked_at IS NOT NULL FROM divert.monitor WHERE id = 'ops-1'")" t
+check_match "it says what happens to open connections" "$OUT" \
+    "monitor ops-1 revoked: new connections with its key are refused now; connections already open get 'forbidden' for every request and lose their subscriptions within 60 s"
+check_eq "divertd's view of revoked keys has both" "$(sql "SELECT string_agg(identity, ',' ORDER BY identity) FROM divert.revoked_identity")" "community:comm-1,monitor:ops-1"
 
 echo "# staff"
 run cm add cm-a --program LEAD --name "A. Rivera" --area north
