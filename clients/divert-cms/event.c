@@ -10,7 +10,7 @@
     `enrollments` reply delivers it; events on the decisions socket never
     do), what the case manager needs to find the person, one field a line:
     person, born, area, housing, needs, pathway, offense, intake due,
-    contact, notes (only the fields the source sent). Printing it is this
+    contact (sorted by key), notes (only the fields the source sent). Printing it is this
     tool's job: it is the bridge into the case-management system.
 
     Everything from the wire goes through cms_put(): control characters and
@@ -134,25 +134,38 @@ s_offense (json_t *offense)
     putchar ('\n');
 }
 
-//  "contact     officer_id 4411, callback +1-206-555-0100"
+static int
+s_compare (const void *a, const void *b)
+{
+    return strcmp (*(const char **) a, *(const char **) b);
+}
+
+//  "contact     callback +1-206-555-0100, officer_id 4411" (keys sorted: the
+//  order they come in is the database's, not the source's)
 
 static void
 s_contact (json_t *contact)
 {
-    if (!json_is_object (contact) || json_object_size (contact) == 0)
+    size_t size = json_is_object (contact) ? json_object_size (contact) : 0;
+    const char **keys = size ? calloc (size, sizeof (char *)) : NULL;
+    if (!keys)
         return;
-    s_label ("contact");
+    size_t count = 0;
     const char *key;
     json_t *value;
-    bool first = true;
-    json_object_foreach (contact, key, value) {
-        fputs (first ? "" : ", ", stdout);
-        cms_put (stdout, key);
+    json_object_foreach (contact, key, value)
+        if (count < size)
+            keys [count++] = key;
+    qsort (keys, count, sizeof (char *), s_compare);
+    s_label ("contact");
+    for (size_t i = 0; i < count; i++) {
+        fputs (i ? ", " : "", stdout);
+        cms_put (stdout, keys [i]);
         putchar (' ');
-        s_put_value (value);
-        first = false;
+        s_put_value (json_object_get (contact, keys [i]));
     }
     putchar ('\n');
+    free (keys);
 }
 
 //  What an `assigned` event delivers, under its line.
