@@ -134,16 +134,6 @@ s_parse_number (const char *text, long long min, long long max, long long *value
     return true;
 }
 
-//  Parse one option that takes a number into an int or long long field.
-//  Returns -1 when good, else the exit status.
-
-static int
-s_number_option (const char *text, long long min, long long max, long long *value,
-                 const char *complaint)
-{
-    return s_parse_number (text, min, max, value) ? -1 : cms_usage_error (complaint);
-}
-
 //  The options and operands; `seen` gets the OPT_* given. Returns -1 when
 //  they parse, else the exit status.
 
@@ -172,8 +162,8 @@ s_options_parse (cms_options_t *options, int *seen, int argc, char *argv [])
     *options = (cms_options_t) { .since = -1, .timeout = 5000, .attempts = 3 };
     *seen = 0;
     long long number;
-    int opt, status = -1;
-    while (status < 0 && (opt = getopt_long (argc, argv, "hV", longopts, NULL)) != -1) {
+    int opt;
+    while ((opt = getopt_long (argc, argv, "hV", longopts, NULL)) != -1) {
         switch (opt) {
             case 'e': options->endpoint = optarg; break;
             case 's': options->server_key = optarg; break;
@@ -184,34 +174,34 @@ s_options_parse (cms_options_t *options, int *seen, int argc, char *argv [])
             case 'A': options->at = optarg; *seen |= OPT_AT; break;
             case 'd': options->decisions = optarg; *seen |= OPT_DECISIONS; break;
             case 't':
-                status = s_number_option (optarg, 1, 1000000, &number,
-                                          "--timeout wants milliseconds (a positive number)");
+                if (!s_parse_number (optarg, 1, 1000000, &number))
+                    return cms_usage_error ("--timeout wants milliseconds (a positive number)");
                 options->timeout = (int) number;
                 break;
             case 'a':
-                status = s_number_option (optarg, 1, 1000000, &number,
-                                          "--attempts wants a positive number");
+                if (!s_parse_number (optarg, 1, 1000000, &number))
+                    return cms_usage_error ("--attempts wants a positive number");
                 options->attempts = (int) number;
                 break;
             case 'S':
-                status = s_number_option (optarg, 0, LLONG_MAX, &options->since,
-                                          "--since wants a seq number (0 or more)");
+                if (!s_parse_number (optarg, 0, LLONG_MAX, &options->since))
+                    return cms_usage_error ("--since wants a seq number (0 or more)");
                 *seen |= OPT_SINCE;
                 break;
             case 'l':
-                status = s_number_option (optarg, 1, 500, &number,
-                                          "--limit wants a number of events from 1 to 500");
+                if (!s_parse_number (optarg, 1, 500, &number))
+                    return cms_usage_error ("--limit wants a number of events from 1 to 500");
                 options->limit = (int) number;
                 *seen |= OPT_LIMIT;
                 break;
             case 'n':
-                status = s_number_option (optarg, 1, LLONG_MAX, &options->count,
-                                          "--count wants a positive number");
+                if (!s_parse_number (optarg, 1, LLONG_MAX, &options->count))
+                    return cms_usage_error ("--count wants a positive number");
                 *seen |= OPT_COUNT;
                 break;
             case 'T':
-                status = s_number_option (optarg, 1, INT_MAX, &number,
-                                          "--timeout-ms wants milliseconds (a positive number)");
+                if (!s_parse_number (optarg, 1, INT_MAX, &number))
+                    return cms_usage_error ("--timeout-ms wants milliseconds (a positive number)");
                 options->timeout_ms = (int) number;
                 *seen |= OPT_TIMEOUT_MS;
                 break;
@@ -220,8 +210,6 @@ s_options_parse (cms_options_t *options, int *seen, int argc, char *argv [])
             default:  return cms_usage_error (NULL);
         }
     }
-    if (status >= 0)
-        return status;
     if (optind < argc)
         options->command = argv [optind++];
     options->operands = argc - optind;
