@@ -47,6 +47,10 @@ struct _dv_request_t {
     int64_t since_seq;
     int limit;
     const char *source_id;
+    const char *program;
+    const char *change;
+    const char *at;
+    const char *case_manager;
 };
 
 //  -------------------------------------------------------------------------
@@ -85,7 +89,17 @@ static const char *const s_bh_names [] = {
     "substance_use", "mental_health", NULL
 };
 static const char *const s_type_names [] = {
-    "referral", "status", "withdraw", "replay", "ping", NULL
+    "referral", "status", "withdraw", "replay", "ping",
+    "enrollments", "enrollment", "transfer", "caseload", NULL
+};
+//  What a case-management system may tell divert about an enrollment
+static const char *const s_change_names [] = {
+    "intake_completed", "in_the_wind", "re_engaged", "exited", NULL
+};
+//  The exit reasons a case-management system or operator may give (divert
+//  itself also records intake_lapsed, term_ended and withdrawn)
+static const char *const s_exit_reason_names [] = {
+    "graduated", "moved", "declined_services", "incarcerated", "deceased", "other", NULL
 };
 
 static const s_field_t s_person_fields [] = {
@@ -141,9 +155,39 @@ static const s_field_t s_ping_fields [] = {
     { NULL, S_STRING, false, 0, 0, NULL, NULL }
 };
 
+static const s_field_t s_enrollments_fields [] = {
+    { "program", S_STRING, true, 1, 32, NULL, NULL },
+    { "since_seq", S_INTEGER, true, 0, INT64_MAX, NULL, NULL },
+    { "limit", S_INTEGER, false, 1, 500, NULL, NULL },
+    { NULL, S_STRING, false, 0, 0, NULL, NULL }
+};
+
+//  reason: with change exited, and only then (s_check_enrollment_rules)
+static const s_field_t s_enrollment_fields [] = {
+    { "source_id", S_STRING, true, 1, 32, NULL, NULL },
+    { "referral_id", S_UUID, true, 0, 0, NULL, NULL },
+    { "change", S_ENUM, true, 0, 0, s_change_names, NULL },
+    { "reason", S_ENUM, false, 0, 0, s_exit_reason_names, NULL },
+    { "at", S_DATETIME, false, 0, 0, NULL, NULL },
+    { NULL, S_STRING, false, 0, 0, NULL, NULL }
+};
+
+static const s_field_t s_transfer_fields [] = {
+    { "source_id", S_STRING, true, 1, 32, NULL, NULL },
+    { "referral_id", S_UUID, true, 0, 0, NULL, NULL },
+    { "case_manager", S_STRING, true, 1, 64, NULL, NULL },
+    { NULL, S_STRING, false, 0, 0, NULL, NULL }
+};
+
+static const s_field_t s_caseload_fields [] = {
+    { "program", S_STRING, true, 1, 32, NULL, NULL },
+    { NULL, S_STRING, false, 0, 0, NULL, NULL }
+};
+
 //  Indexed by dv_req_type_t
 static const s_field_t *const s_type_fields [] = {
-    s_referral_fields, s_status_fields, s_withdraw_fields, s_replay_fields, s_ping_fields
+    s_referral_fields, s_status_fields, s_withdraw_fields, s_replay_fields, s_ping_fields,
+    s_enrollments_fields, s_enrollment_fields, s_transfer_fields, s_caseload_fields
 };
 
 //  Envelope fields every type has; checked before the type's table
@@ -543,6 +587,18 @@ s_check_referral_rules (dv_request_t *self, json_t *root)
         s_problem (self, "offense", "required for arrest_diversion and pretrial_diversion");
 }
 
+static void
+s_check_enrollment_rules (dv_request_t *self, json_t *root)
+{
+    const char *change = json_string_value (json_object_get (root, "change"));
+    bool exited = change && streq (change, "exited");
+    if (exited && !json_object_get (root, "reason"))
+        s_problem (self, "reason", "required when change is exited");
+    else
+    if (change && !exited && json_object_get (root, "reason"))
+        s_problem (self, "reason", "only with change exited");
+}
+
 
 //  -------------------------------------------------------------------------
 //  Envelope
@@ -709,16 +765,17 @@ s_fill (dv_request_t *self)
         s_fill_referral (self);
         return s_make_payload (self);
     }
-    if (self->type == DV_REQ_WITHDRAW)
-        self->reason = s_member_string (root, "reason");
-    else
-    if (self->type == DV_REQ_REPLAY) {
-        self->since_seq = json_integer_value (json_object_get (root, "since_seq"));
-        json_t *limit = json_object_get (root, "limit");
-        if (limit)
-            self->limit = (int) json_integer_value (limit);
-        self->source_id = s_member_string (root, "source_id");
-    }
+    //  Each type's own fields; members a type doesn't have stay NULL / 0
+    self->reason = s_member_string (root, "reason");
+    self->source_id = s_member_string (root, "source_id");
+    self->program = s_member_string (root, "program");
+    self->change = s_member_string (root, "change");
+    self->at = s_member_string (root, "at");
+    self->case_manager = s_member_string (root, "case_manager");
+    self->since_seq = json_integer_value (json_object_get (root, "since_seq"));
+    json_t *limit = json_object_get (root, "limit");
+    if (limit)
+        self->limit = (int) json_integer_value (limit);
     return 0;
 }
 
@@ -747,6 +804,9 @@ s_validate (dv_request_t *self, const void *data, size_t size)
         s_check_object (self, self->root, s_type_fields [self->type], "");
         if (self->type == DV_REQ_REFERRAL)
             s_check_referral_rules (self, self->root);
+        else
+        if (self->type == DV_REQ_ENROLLMENT)
+            s_check_enrollment_rules (self, self->root);
     }
     size_t count = self->problems;
     if (count) {
@@ -879,6 +939,30 @@ const char *
 dv_request_source_id (dv_request_t *self)
 {
     return self->source_id;
+}
+
+const char *
+dv_request_program (dv_request_t *self)
+{
+    return self->program;
+}
+
+const char *
+dv_request_change (dv_request_t *self)
+{
+    return self->change;
+}
+
+const char *
+dv_request_at (dv_request_t *self)
+{
+    return self->at;
+}
+
+const char *
+dv_request_case_manager (dv_request_t *self)
+{
+    return self->case_manager;
 }
 
 const char *

@@ -31,7 +31,11 @@ typedef enum {
     DV_REQ_STATUS,
     DV_REQ_WITHDRAW,
     DV_REQ_REPLAY,
-    DV_REQ_PING
+    DV_REQ_PING,
+    DV_REQ_ENROLLMENTS,         //  case-management requests (protocol.md,
+    DV_REQ_ENROLLMENT,          //  "Case-management systems")
+    DV_REQ_TRANSFER,
+    DV_REQ_CASELOAD
 } dv_req_type_t;
 
 typedef enum {
@@ -126,18 +130,35 @@ json_t *
 const char *
     dv_request_digest (dv_request_t *self);
 
-//  DV_REQ_WITHDRAW: the reason text (NULL if absent).
+//  DV_REQ_WITHDRAW: the reason text; DV_REQ_ENROLLMENT: the exit reason
+//  (graduated ... other, only with change exited). NULL if absent.
 const char *
     dv_request_reason (dv_request_t *self);
 
-//  DV_REQ_REPLAY: since_seq (>= 0), limit (1..1000, default 100), and the
-//  optional "source_id" an operator monitor uses to name a source (else NULL).
+//  DV_REQ_REPLAY and DV_REQ_ENROLLMENTS: since_seq (>= 0) and limit
+//  (default 100; at most 1000 for replay, 500 for enrollments).
+//  DV_REQ_REPLAY: the optional "source_id" an operator monitor uses to name
+//  a source; DV_REQ_ENROLLMENT and DV_REQ_TRANSFER: the referral's source.
+//  NULL if absent.
 int64_t
     dv_request_since_seq (dv_request_t *self);
 int
     dv_request_limit (dv_request_t *self);
 const char *
     dv_request_source_id (dv_request_t *self);
+
+//  DV_REQ_ENROLLMENTS and DV_REQ_CASELOAD: the program.
+const char *
+    dv_request_program (dv_request_t *self);
+//  DV_REQ_ENROLLMENT: the change (intake_completed, in_the_wind,
+//  re_engaged, exited) and when it happened (RFC 3339 as sent, or NULL).
+const char *
+    dv_request_change (dv_request_t *self);
+const char *
+    dv_request_at (dv_request_t *self);
+//  DV_REQ_TRANSFER: the case manager to move the enrollment to.
+const char *
+    dv_request_case_manager (dv_request_t *self);
 
 //  Names for the enums, as on the wire.
 const char *

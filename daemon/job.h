@@ -15,9 +15,11 @@
 
 //  Who sent a request: from the connection's ZAP User-Id ("kind:id").
 typedef struct {
-    char kind [16];          //  police | community | court | prosecutor | monitor
+    char user_id [50];       //  "kind:id", unique across every kind of key
+    char kind [16];          //  police | community | court | prosecutor | monitor | cms
     char id [33];
-    bool monitor;
+    bool monitor;            //  an operator's monitor key
+    bool cms;                //  a case-management system's key
 } dv_sender_t;
 
 typedef struct {

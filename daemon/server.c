@@ -169,7 +169,7 @@ s_collides (zhashx_t *seen, dv_job_t *job)
 static size_t
 s_taken (zhashx_t *taken, dv_job_t *job)
 {
-    return (size_t) (uintptr_t) zhashx_lookup (taken, job->sender.id);
+    return (size_t) (uintptr_t) zhashx_lookup (taken, job->sender.user_id);
 }
 
 static void
@@ -186,7 +186,7 @@ s_dispatch (dv_server_t *self)
         dv_job_t *next = (dv_job_t *) zlistx_next (self->queue);
         size_t from_sender = s_taken (taken, job);
         if (from_sender < S_SENDER_PER_BATCH && !s_collides (seen, job)) {
-            zhashx_update (taken, job->sender.id, (void *) (uintptr_t) (from_sender + 1));
+            zhashx_update (taken, job->sender.user_id, (void *) (uintptr_t) (from_sender + 1));
             zlistx_detach (self->queue, cursor);
             dv_batch_add (batch, job);
         }
@@ -277,7 +277,7 @@ s_store_ready (zloop_t *loop, zsock_t *reader, void *arg)
         dv_batch_t *batch = (dv_batch_t *) s_pop_pointer (msg);
         for (size_t i = 0; i < batch->count; i++) {
             dv_job_t *job = batch->jobs [i];
-            s_count_queued (self, job->sender.id, -1);
+            s_count_queued (self, job->sender.user_id, -1);
             s_log_reply (self, job);
             s_send_reply (self, &job->routing_id, job->reply);
         }
@@ -342,10 +342,29 @@ s_sender (const char *user_id, dv_sender_t *sender)
     ||  strlen (colon + 1) == 0 || strlen (colon + 1) >= sizeof sender->id)
         return false;
     memset (sender, 0, sizeof *sender);
+    snprintf (sender->user_id, sizeof sender->user_id, "%s", user_id);
     memcpy (sender->kind, user_id, colon - user_id);
     snprintf (sender->id, sizeof sender->id, "%s", colon + 1);
     sender->monitor = streq (sender->kind, "monitor");
+    sender->cms = streq (sender->kind, "cms");
     return true;
+}
+
+//  What each kind of key may ask (protocol.md): a source its referrals and
+//  its own events; a monitor replay (and subscriptions); a case-management
+//  key the enrollment requests (and ping, answered before this). NULL when
+//  permitted, else why not.
+static const char *
+s_not_permitted (const dv_sender_t *sender, dv_req_type_t type)
+{
+    bool cms_request = type == DV_REQ_ENROLLMENTS || type == DV_REQ_ENROLLMENT
+                    || type == DV_REQ_TRANSFER || type == DV_REQ_CASELOAD;
+    if (sender->monitor)
+        return type == DV_REQ_REPLAY ? NULL : "a monitor key may only replay and subscribe";
+    if (sender->cms)
+        return cms_request ? NULL
+             : "a case-management key may only send ping, enrollments, enrollment, transfer and caseload";
+    return cms_request ? "only a case-management key may send this request" : NULL;
 }
 
 //  An invalid request is logged by field name and problem, never by value.
@@ -416,15 +435,15 @@ s_handle_request (dv_server_t *self, zframe_t **routing_id_p, zframe_t *body)
     if (zlistx_size (self->queue) >= (size_t) self->config.queue_max)
         code = "unavailable", refusal = "divertd is overloaded; nothing was recorded, send the same request again later";
     else
-    if (s_queued_for (self, sender.id) >= S_SENDER_MAX)
-        code = "unavailable", refusal = "too many requests from this source are waiting; nothing was recorded, send it again later";
+    if (s_queued_for (self, sender.user_id) >= S_SENDER_MAX)
+        code = "unavailable", refusal = "too many requests from this key are waiting; nothing was recorded, send it again later";
     else
-    if (sender.monitor && dv_request_type (request) != DV_REQ_REPLAY)
-        code = "forbidden", refusal = "a monitor key may only replay and subscribe";
+    if ((refusal = s_not_permitted (&sender, dv_request_type (request))))
+        code = "forbidden";
     else {
         dv_job_t *job = dv_job_new (routing_id_p, &request, &sender);
         zlistx_add_end (self->queue, job);
-        s_count_queued (self, sender.id, +1);
+        s_count_queued (self, sender.user_id, +1);
         s_dispatch (self);
     }
     if (refusal)
@@ -457,30 +476,49 @@ s_intake_ready (zloop_t *loop, zsock_t *reader, void *arg)
 }
 
 //  ---------------------------------------------------------------------------
-//  Subscriptions: a source's key gets its own topic, a monitor's anything.
+//  Subscriptions: a source's key gets its own topic, a case-management key
+//  its programs' enrollment feeds, a monitor's anything.
 
-//  The topic a subscription may have. A monitor's key: what it asked for.
-//  A source's key: only its own topic decision.<kind>.<id>; a request for
-//  anything broader that contains it ("", "decision.", "decision.police.")
-//  is narrowed to exactly that, anything else is refused (NULL). (Source ids
-//  of a kind never begin with one another, the database sees to that, so
-//  ZeroMQ's prefix match on the own topic reaches no one else's events.)
-static char *
-s_permitted_topic (const dv_sender_t *sender, const char *topic, size_t size)
+//  The topics a subscription may have, into `topics` (empty: refused). A
+//  monitor's key: what it asked for. A source's key: only its own topic
+//  decision.<kind>.<id>. A case-management key: enrollment.<program> of
+//  each of its programs (`programs`, from the handshake). A request for
+//  anything broader that contains permitted topics ("", "decision.",
+//  "enrollment.") is narrowed to exactly those. (Source ids of a kind, and
+//  program names, never begin with one another, the database sees to that,
+//  so ZeroMQ's prefix match on a permitted topic reaches nothing else.)
+static void
+s_permitted_topics (const dv_sender_t *sender, const char *programs, const char *topic, size_t size,
+                    zlistx_t *topics)
 {
-    if (sender->monitor)
-        return strndup (topic, size);
-    char *own = zsys_sprintf ("decision.%s.%s", sender->kind, sender->id);
-    if (size <= strlen (own) && memcmp (topic, own, size) == 0)
-        return own;
-    zstr_free (&own);
-    return NULL;
+    if (sender->monitor) {
+        zlistx_add_end (topics, strndup (topic, size));
+        return;
+    }
+    char *own [32] = { NULL };
+    size_t count = 0;
+    if (sender->cms) {
+        char *list = strdup (programs ? programs : "");
+        for (char *save = NULL, *program = strtok_r (list, ",", &save); program && count < 32;
+             program = strtok_r (NULL, ",", &save))
+            own [count++] = zsys_sprintf ("enrollment.%s", program);
+        free (list);
+    }
+    else
+        own [count++] = zsys_sprintf ("decision.%s.%s", sender->kind, sender->id);
+    for (size_t i = 0; i < count; i++) {
+        if (size <= strlen (own [i]) && memcmp (topic, own [i], size) == 0)
+            zlistx_add_end (topics, own [i]);
+        else
+            zstr_free (&own [i]);
+    }
 }
 
 //  One (un)subscription. XPUB manual mode: the option applies to the
 //  connection it came from. (CZMQ's zsock_set_subscribe is for SUB sockets.)
 static void
-s_subscription (dv_server_t *self, const char *user_id, bool subscribe, const char *topic, size_t size, int fd)
+s_subscription (dv_server_t *self, const char *user_id, const char *programs, bool subscribe,
+                const char *topic, size_t size, int fd)
 {
     dv_sender_t sender;
     if (!s_sender (user_id, &sender))
@@ -501,13 +539,14 @@ s_subscription (dv_server_t *self, const char *user_id, bool subscribe, const ch
             return;
         }
     }
-    char *permitted = s_permitted_topic (&sender, topic, size);
-    if (permitted)
+    zlistx_t *topics = zlistx_new ();
+    zlistx_set_destructor (topics, (zlistx_destructor_fn *) zstr_free);
+    s_permitted_topics (&sender, programs, topic, size, topics);
+    for (char *permitted = (char *) zlistx_first (topics); permitted; permitted = (char *) zlistx_next (topics))
         zmq_setsockopt (handle, subscribe ? ZMQ_SUBSCRIBE : ZMQ_UNSUBSCRIBE, permitted, strlen (permitted));
-    else
-    if (subscribe)
-        dv_log_fields (LOG_WARNING, &fields, "refused a subscription to another source's events");
-    free (permitted);
+    if (subscribe && zlistx_size (topics) == 0)
+        dv_log_fields (LOG_WARNING, &fields, "refused a subscription to events this key may not see");
+    zlistx_destroy (&topics);
 }
 
 //  Read with libzmq itself, not CZMQ: a subscription's source fd (ZMQ_SRCFD)
@@ -523,7 +562,7 @@ s_decisions_ready (zloop_t *loop, zsock_t *reader, void *arg)
         const byte *data = (const byte *) zmq_msg_data (&msg);
         size_t size = zmq_msg_size (&msg);
         if (size >= 1 && (data [0] == 0 || data [0] == 1))
-            s_subscription (self, zmq_msg_gets (&msg, "User-Id"), data [0] == 1,
+            s_subscription (self, zmq_msg_gets (&msg, "User-Id"), zmq_msg_gets (&msg, DV_ZAP_PROGRAMS), data [0] == 1,
                             (const char *) data + 1, size - 1, zmq_msg_get (&msg, ZMQ_SRCFD));
     }
     zmq_msg_close (&msg);

@@ -1,6 +1,7 @@
 /*  store — divertd's database thread. See store.h. */
 #include "store.h"
 #include "decide.h"
+#include "enrollments.h"
 #include "job.h"
 #include "dv_db.h"
 #include "dv_log.h"
@@ -27,6 +28,8 @@ typedef struct {
     int64_t next_revocation;    //  zclock_mono() of the next timed read of revoked keys
     bool revocation_due;        //  a notification (or reconnect) asked for one
     char *revoked;              //  the revoked identities last told to the server (NULL: none yet)
+    bool feed_due;              //  an enrollment change was committed: publish the feed
+    json_t *feed_positions;     //  {"LEAD": seq, ...}: the last enrollment events published
 } s_store_t;
 
 typedef enum { S_OK, S_RETRY, S_FAILED } s_result_t;
@@ -64,11 +67,18 @@ s_connect (s_store_t *self)
 {
     if (dv_db_connect (self->db) == 0) {
         int version = dv_db_schema_version (self->db);
+        const char *params [] = { self->decided_by };
+        PGresult *actor = NULL;
         if (version == DV_SCHEMA_VERSION && dv_db_command (self->db, "LISTEN divert_capacity") == 0
-        &&  dv_db_command (self->db, "LISTEN divert_revocation") == 0) {
+        &&  dv_db_command (self->db, "LISTEN divert_revocation") == 0
+        &&  dv_db_command (self->db, "LISTEN divert_enrollment") == 0
+            //  Who made an enrollment change (the feed's actor): this daemon
+        &&  (actor = dv_db_exec (self->db, "SELECT set_config('divert.actor', $1, false)", 1, params))) {
+            PQclear (actor);
             self->backoff_ms = BACKOFF_MIN_MS;
             self->maintenance_due = true;       //  whatever changed while we were away
             self->revocation_due = true;
+            self->feed_due = true;
             dv_log_notice ("database connected (schema version %d)", version);
             s_report (self, true);
             return;
@@ -344,6 +354,19 @@ s_maintain (s_store_t *self)
         json_decref (events);
 }
 
+//  Publish the enrollment events committed since the last ones published,
+//  by whoever made them (enrollments.h).
+static void
+s_publish_feed (s_store_t *self)
+{
+    self->feed_due = false;
+    json_t *events = dv_enrollments_feed (self->db, &self->feed_positions);
+    if (events && json_array_size (events) > 0)
+        zsock_send (self->pipe, "sp", "EVENTS", events);     //  the server publishes and frees them
+    else
+        json_decref (events);
+}
+
 //  Read the identities of every revoked key ("kind:id", one a line, sorted)
 //  and tell the server when they changed. On failure the server keeps the
 //  set it has, and the next timer or reconnect reads it again.
@@ -377,6 +400,9 @@ s_take_notifies (s_store_t *self)
         if (streq (notify->relname, "divert_revocation"))
             self->revocation_due = true;
         else
+        if (streq (notify->relname, "divert_enrollment"))
+            self->feed_due = true;
+        else
             self->maintenance_due = true;
         PQfreemem (notify);
     }
@@ -409,6 +435,10 @@ s_run_batch (s_store_t *self, dv_batch_t *batch)
             case DV_REQ_STATUS:   s_status (self, job); break;
             case DV_REQ_REPLAY:   s_replay (self, job); break;
             case DV_REQ_WITHDRAW: s_withdraw (self, batch, job); break;
+            case DV_REQ_ENROLLMENTS:
+            case DV_REQ_ENROLLMENT:
+            case DV_REQ_TRANSFER:
+            case DV_REQ_CASELOAD: dv_enrollments_answer (self->db, job); break;
             default:
                 dv_job_fail (job, "internal", "this request type is not handled yet");
         }
@@ -502,8 +532,12 @@ dv_store_actor (zsock_t *pipe, void *args)
         //  Revocations first: they are the security-relevant change
         if (dv_db_connected (self.db) && (self.revocation_due || zclock_mono () >= self.next_revocation))
             s_read_revoked (&self);
-        if (dv_db_connected (self.db) && (self.maintenance_due || zclock_mono () >= self.next_maintenance))
+        if (dv_db_connected (self.db) && (self.maintenance_due || zclock_mono () >= self.next_maintenance)) {
             s_maintain (&self);
+            self.feed_due = true;       //  the timer is the feed's safety net too
+        }
+        if (dv_db_connected (self.db) && self.feed_due)
+            s_publish_feed (&self);
         zmq_pollitem_t items [2] = {
             { zsock_resolve (pipe), 0, ZMQ_POLLIN, 0 },
             { NULL, dv_db_connected (self.db) ? PQsocket (dv_db_conn (self.db)) : -1, ZMQ_POLLIN, 0 }
@@ -529,4 +563,5 @@ dv_store_actor (zsock_t *pipe, void *args)
     dv_db_destroy (&self.db);
     free (self.decided_by);
     free (self.revoked);
+    json_decref (self.feed_positions);
 }

@@ -19,11 +19,19 @@
     of every revoked key (view divert.revoked_identity) and tells the server
     when they changed.
 
+    It answers the case-management requests and publishes the enrollment
+    feed: it LISTENs on divert_enrollment and, on a notification, after
+    every reconnect and on the re-check timer, hands the server every
+    program's enrollment events committed since the last it published
+    (enrollments.h).
+
     Pipe messages (zsock_send pictures):
       server -> store   "sp"  "BATCH", dv_batch_t *
       store -> server   "sp"  "DONE", dv_batch_t *
-                        "sp"  "EVENTS", json_t * (committed later decisions:
-                              promotions, expiries, lapses), to publish
+                        "sp"  "EVENTS", json_t * [{"topic", "event"}...]
+                              committed, to publish: later decisions
+                              (promotions, expiries, lapses) and the
+                              enrollment feed (enrollments.h)
                         "ss"  "WAITLISTS", "LEAD 17, CO-LEAD 3" (each
                               program's waitlist length when it changed: STATUS=)
                         "ss"  "REVOKED", the identities of every revoked key,

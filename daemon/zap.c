@@ -20,9 +20,13 @@ s_query (s_zap_t *self, const char *key)
         return NULL;
     const char *params [] = { key };
     return dv_db_exec (self->db,
-        "SELECT kind || ':' || id FROM source WHERE public_key = $1 AND revoked_at IS NULL"
+        "SELECT kind || ':' || id, '' FROM source WHERE public_key = $1 AND revoked_at IS NULL"
         " UNION ALL "
-        "SELECT 'monitor:' || id FROM monitor WHERE public_key = $1 AND revoked_at IS NULL", 1, params);
+        "SELECT 'monitor:' || id, '' FROM monitor WHERE public_key = $1 AND revoked_at IS NULL"
+        " UNION ALL "
+        "SELECT 'cms:' || c.id, COALESCE((SELECT string_agg(p.program, ',' ORDER BY p.program)"
+        "                                 FROM cms_program p WHERE p.cms_id = c.id), '')"
+        "  FROM cms c WHERE c.public_key = $1 AND c.revoked_at IS NULL", 1, params);
 }
 
 //  The User-Id for a key, or NULL when it is unknown or revoked.
@@ -40,12 +44,39 @@ s_lookup (s_zap_t *self, const char *key)
         dv_log_notice ("checking a key against the cache: %s", dv_db_error (self->db));
         return zhash_lookup (self->known, key);
     }
-    if (PQntuples (result) > 0)
-        zhash_update (self->known, key, PQgetvalue (result, 0, 0));     //  autofree: copied
+    if (PQntuples (result) > 0) {
+        //  "kind:id" TAB the programs of a case-management key
+        char *entry = zsys_sprintf ("%s\t%s", PQgetvalue (result, 0, 0), PQgetvalue (result, 0, 1));
+        zhash_update (self->known, key, entry);     //  autofree: copied
+        zstr_free (&entry);
+    }
     else
         zhash_delete (self->known, key);
     PQclear (result);
     return zhash_lookup (self->known, key);
+}
+
+//  The ZAP reply's metadata frame: X-Programs (a case-management key's
+//  programs, comma-separated), which libzmq attaches to every message of
+//  the connection (zframe_meta), as ZMTP property bytes: name length
+//  (1 byte), name, value length (4 bytes, network order), value.
+static zframe_t *
+s_metadata (const char *programs)
+{
+    if (!programs || !*programs)
+        return zframe_new (NULL, 0);
+    const char *name = DV_ZAP_PROGRAMS;
+    size_t name_len = strlen (name), value_len = strlen (programs);
+    zframe_t *frame = zframe_new (NULL, 1 + name_len + 4 + value_len);
+    byte *data = zframe_data (frame);
+    data [0] = (byte) name_len;
+    memcpy (data + 1, name, name_len);
+    data [1 + name_len] = (byte) (value_len >> 24);
+    data [2 + name_len] = (byte) (value_len >> 16);
+    data [3 + name_len] = (byte) (value_len >> 8);
+    data [4 + name_len] = (byte) value_len;
+    memcpy (data + 5 + name_len, programs, value_len);
+    return frame;
 }
 
 static void
@@ -75,8 +106,14 @@ s_handle_request (s_zap_t *self, zsock_t *handler)
     zmsg_addstr (reply, sequence ? sequence : "");
     zmsg_addstr (reply, user_id ? "200" : "400");
     zmsg_addstr (reply, user_id ? "OK" : "key not registered");
-    zmsg_addstr (reply, user_id ? user_id : "");
-    zmsg_addmem (reply, NULL, 0);
+    char *admitted = strdup (user_id ? user_id : "");
+    char *tab = strchr (admitted, '\t');
+    if (tab)
+        *tab = 0;
+    zmsg_addstr (reply, admitted);
+    zframe_t *metadata = s_metadata (tab ? tab + 1 : NULL);
+    zmsg_append (reply, &metadata);
+    free (admitted);
     zmsg_send (&reply, handler);
     zframe_destroy (&credentials);
     free (version); free (sequence); free (domain); free (address); free (identity); free (mechanism);

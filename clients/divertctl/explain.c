@@ -26,7 +26,11 @@ static const char *s_explain_sql =
     "     'components', e.components, 'capacity', e.capacity, 'from_waitlist', e.from_waitlist,"
     "     'policy_version', e.policy_version, 'decided_by', e.decided_by, 'program_hard_cap', p.hard_cap)"
     "     ORDER BY e.id) FROM decision_event e LEFT JOIN program p ON p.name = e.program"
-    "     WHERE e.referral_id = r.id), '[]'))"
+    "     WHERE e.referral_id = r.id), '[]'),"
+    " 'enrollment_history', COALESCE((SELECT json_agg(json_build_object('seq', h.seq, 'change', h.change,"
+    "     'status', h.status, 'case_manager', h.case_manager_id, 'from_case_manager', h.from_case_manager_id,"
+    "     'reason', h.reason, 'at', s_rfc3339(h.at), 'local_time', to_char(h.at, 'YYYY-MM-DD HH24:MI:SS'),"
+    "     'actor', h.actor) ORDER BY h.id) FROM enrollment_event h WHERE h.referral_id = r.id), '[]'))"
     " FROM referral r JOIN source s ON s.id = r.source_id WHERE r.id = $1::bigint";
 
 //  Reason codes in words (policy.md §7).
@@ -201,6 +205,33 @@ s_print_header (json_t *r)
     printf ("\n");
 }
 
+//  The enrollment's changes after its decisions: what, when, by whom.
+static void
+s_print_history (json_t *history)
+{
+    if (json_array_size (history) == 0)
+        return;
+    printf ("\nEnrollment history (feed seq, when, change, by whom):\n");
+    size_t index;
+    json_t *h;
+    json_array_foreach (history, index, h) {
+        const char *change = ctl_str (h, "change");
+        printf ("  seq %d, %s: ", ctl_int (h, "seq"), ctl_str (h, "local_time"));
+        if (strcmp (change, "assigned") == 0)
+            printf ("assigned to %s (pending intake)", ctl_str (h, "case_manager"));
+        else
+        if (strcmp (change, "transferred") == 0)
+            printf ("transferred from %s to %s", s_or (ctl_str (h, "from_case_manager"), "?"),
+                    ctl_str (h, "case_manager"));
+        else
+        if (strcmp (change, "exited") == 0)
+            printf ("exited (%s)", s_or (ctl_str (h, "reason"), "?"));
+        else
+            printf ("%s (now %s)", change, ctl_str (h, "status"));
+        printf (", by %s\n", ctl_str (h, "actor"));
+    }
+}
+
 static int
 s_report (json_t *r, bool json)
 {
@@ -223,10 +254,15 @@ s_report (json_t *r, bool json)
                     ctl_str (e, "decided_by") ? ", decided by " : "", s_or (ctl_str (e, "decided_by"), ""),
                     text.text);
     }
-    if (json)
+    json_t *history = json_object_get (r, "enrollment_history");
+    if (json) {
+        json_array_foreach (history, index, e)
+            json_object_del (e, "local_time");
         return ctl_print_json (json_incref (r));
+    }
     if (json_array_size (events) == 0)
         printf ("(no decision events recorded)\n");
+    s_print_history (history);
     return CTL_OK;
 }
 

@@ -1,5 +1,6 @@
-/*  keys — CURVE keys and who holds them: `keygen`, `source add|revoke|list`
-    and `monitor add|revoke|list`. A new keypair is written in CZMQ's
+/*  keys — CURVE keys and who holds them: `keygen`, `source add|revoke|list`,
+    `monitor add|revoke|list` and `cms add|revoke|list` (a case-management
+    system's key, confined to its programs). A new keypair is written in CZMQ's
     certificate format (PATH public, PATH_secret private, mode 0600) only
     inside the transaction that registers its public key, so a refused
     registration leaves no orphan key files behind. Existing files are
@@ -86,7 +87,8 @@ s_key_unused (dv_db_t *db, const char *public_key)
     const char *params [] = { public_key };
     PGresult *result = ctl_exec (db,
         "SELECT 'source ' || id FROM source WHERE public_key = $1"
-        " UNION ALL SELECT 'monitor ' || id FROM monitor WHERE public_key = $1", 1, params);
+        " UNION ALL SELECT 'monitor ' || id FROM monitor WHERE public_key = $1"
+        " UNION ALL SELECT 'cms ' || id FROM cms WHERE public_key = $1", 1, params);
     if (!result)
         return CTL_FAIL;
     int rc = CTL_OK;
@@ -198,8 +200,10 @@ s_revoke (dv_db_t *db, const char *what, const char *id, const char *sql_revoke,
     return rc;
 }
 
+//  One line per key: id, kind (or `kind`, for every row), key, state, name
+//  (and the programs of a case-management key).
 static int
-s_list_human (json_t *rows, bool with_kind)
+s_list_human (json_t *rows, const char *kind)
 {
     if (json_array_size (rows) == 0)
         printf ("(none)\n");
@@ -207,22 +211,26 @@ s_list_human (json_t *rows, bool with_kind)
     json_t *row;
     json_array_foreach (rows, index, row) {
         const char *revoked = ctl_str (row, "revoked_at");
-        printf ("%-20s %-11s %-40s  %s%s  %s\n", ctl_str (row, "id"),
-                with_kind ? ctl_str (row, "kind") : "monitor", ctl_str (row, "public_key"),
-                revoked ? "revoked " : "active", revoked ? revoked : "", ctl_str (row, "name"));
+        char programs [300] = "";
+        if (json_is_array (json_object_get (row, "programs")))
+            ctl_join (json_object_get (row, "programs"), "no programs", programs, sizeof programs);
+        printf ("%-20s %-11s %-40s  %s%s  %s%s%s%s\n", ctl_str (row, "id"),
+                kind ? kind : ctl_str (row, "kind"), ctl_str (row, "public_key"),
+                revoked ? "revoked " : "active", revoked ? revoked : "", ctl_str (row, "name"),
+                *programs ? " (" : "", programs, *programs ? ")" : "");
     }
     return CTL_OK;
 }
 
 static int
-s_list (dv_db_t *db, const char *key, const char *sql, bool json, bool with_kind)
+s_list (dv_db_t *db, const char *key, const char *sql, bool json, const char *kind)
 {
     json_t *rows = ctl_json (db, sql, 0, NULL);
     if (!rows)
         return CTL_FAIL;
     if (json)
         return ctl_print_json (json_pack ("{s:o}", key, rows));
-    s_list_human (rows, with_kind);
+    s_list_human (rows, kind);
     json_decref (rows);
     return CTL_OK;
 }
@@ -303,7 +311,7 @@ ctl_source (ctl_t *ctl, int argc, char **argv)
             "SELECT COALESCE(json_agg(json_build_object('id', id, 'kind', kind, 'name', name,"
             " 'public_key', public_key, 'revoked_at', s_rfc3339(revoked_at), 'last_seq', last_seq,"
             " 'created_at', s_rfc3339(created_at)) ORDER BY id), '[]') FROM source",
-            ctl_opt (opts, "--json") != NULL, true);
+            ctl_opt (opts, "--json") != NULL, NULL);
     if (strcmp (verb, "revoke") == 0)
         return s_revoke (db, "source", pos [1],
             "UPDATE source SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL RETURNING id",
@@ -371,10 +379,110 @@ ctl_monitor (ctl_t *ctl, int argc, char **argv)
             "SELECT COALESCE(json_agg(json_build_object('id', id, 'name', name,"
             " 'public_key', public_key, 'revoked_at', s_rfc3339(revoked_at),"
             " 'created_at', s_rfc3339(created_at)) ORDER BY id), '[]') FROM monitor",
-            ctl_opt (opts, "--json") != NULL, false);
+            ctl_opt (opts, "--json") != NULL, "monitor");
     if (strcmp (verb, "revoke") == 0)
         return s_revoke (db, "monitor", pos [1],
             "UPDATE monitor SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL RETURNING id",
             "SELECT s_rfc3339(revoked_at) FROM monitor WHERE id = $1");
     return s_monitor_add (db, pos [1], opts);
+}
+
+
+//  --------------------------------------------------------------------------
+//  cms add|revoke|list: a case-management system's key, for its programs
+
+//  --programs P,Q: each an existing program. Fills `list` ("{P,Q}", an SQL
+//  array literal of checked names).
+static int
+s_cms_programs (dv_db_t *db, const char *programs, char *list, size_t size)
+{
+    if (!programs || !*programs)
+        return ctl_usage ("cms add: --programs P[,Q...] is required");
+    if (strlen (programs) + 3 > size)
+        return ctl_fail ("--programs is too long");
+    snprintf (list, size, "{%s}", programs);
+    const char *params [] = { list };
+    PGresult *result = ctl_exec (db,
+        "SELECT COALESCE(string_agg(x, ', '), '') FROM unnest($1::text[]) x"
+        " WHERE NOT EXISTS (SELECT 1 FROM program p WHERE p.name = x)", 1, params);
+    if (!result)
+        return CTL_FAIL;
+    int rc = *PQgetvalue (result, 0, 0) ? ctl_fail ("no program named %s", PQgetvalue (result, 0, 0)) : CTL_OK;
+    PQclear (result);
+    return rc;
+}
+
+static int
+s_cms_add (dv_db_t *db, const char *id, ctl_opt_t *opts)
+{
+    const char *name = ctl_opt (opts, "--name");
+    if (!name)
+        return ctl_usage ("cms add: --name is required");
+    if (!*name || strlen (name) > 200)
+        return ctl_fail ("--name must be 1 to 200 characters");
+    for (const char *c = ctl_opt (opts, "--programs"); c && *c; c++)
+        if (!(*c == ',' || *c == '-' || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9')))
+            return ctl_fail ("--programs must be program names separated by commas, like LEAD,CO-LEAD");
+    char programs [400];
+    if (s_cms_programs (db, ctl_opt (opts, "--programs"), programs, sizeof programs))
+        return CTL_FAIL;
+    const char *params [] = { id };
+    PGresult *result = ctl_exec (db, "SELECT 1 FROM cms WHERE id = $1", 1, params);
+    if (!result)
+        return CTL_FAIL;
+    bool exists = PQntuples (result) > 0;
+    PQclear (result);
+    if (exists)
+        return ctl_fail ("cms %s already exists", id);
+    s_key_t key = { ctl_opt (opts, "--cert-out"), ctl_opt (opts, "--public-key"), NULL, "" };
+    int rc = s_key_prepare (&key, "cms add", "cms", id);
+    if (rc == CTL_OK) {
+        const char *insert [] = { id, name, key.public_key, programs };
+        rc = s_key_register (db, &key,
+            "WITH c AS (INSERT INTO cms (id, name, public_key) VALUES ($1, $2, $3) RETURNING id)"
+            " INSERT INTO cms_program (cms_id, program) SELECT DISTINCT c.id, x FROM c, unnest($4::text[]) x",
+            4, insert);
+    }
+    if (rc == CTL_OK) {
+        printf ("cms %s (%s) registered for %s: it may read and change the enrollments of those programs"
+                " and subscribe to their enrollment feeds\n", id, name, ctl_opt (opts, "--programs"));
+        s_print_key_advice (&key, "the case-management system's administrator");
+    }
+    zcert_destroy (&key.cert);
+    return rc;
+}
+
+int
+ctl_cms (ctl_t *ctl, int argc, char **argv)
+{
+    ctl_opt_t opts [] = {
+        { "--programs", true, NULL }, { "--name", true, NULL }, { "--cert-out", true, NULL },
+        { "--public-key", true, NULL }, { "--json", false, NULL }, { NULL, false, NULL } };
+    const char *pos [2];
+    int npos;
+    if (ctl_parse ("cms", argc, argv, 1, opts, pos, 2, &npos))
+        return CTL_USAGE;
+    const char *verb = npos ? pos [0] : "";
+    bool list = strcmp (verb, "list") == 0;
+    if (list ? npos != 1 : npos != 2 || (strcmp (verb, "add") && strcmp (verb, "revoke")))
+        return ctl_usage ("cms: use cms add ID --programs P,Q --name NAME --cert-out PATH, cms revoke ID or cms list");
+    if (!list && !ctl_valid_id (pos [1], 32, "_-", true))
+        return ctl_fail ("'%s' is not a valid cms id: 1-32 characters, lowercase letters, digits,"
+                         " '_' or '-', starting with a letter or digit", pos [1]);
+    dv_db_t *db = ctl_db (ctl);
+    if (!db)
+        return CTL_FAIL;
+    if (list)
+        return s_list (db, "cms",
+            "SELECT COALESCE(json_agg(json_build_object('id', c.id, 'name', c.name,"
+            " 'programs', (SELECT COALESCE(json_agg(p.program ORDER BY p.program), '[]')"
+            "              FROM cms_program p WHERE p.cms_id = c.id),"
+            " 'public_key', c.public_key, 'revoked_at', s_rfc3339(c.revoked_at),"
+            " 'created_at', s_rfc3339(c.created_at)) ORDER BY c.id), '[]') FROM cms c",
+            ctl_opt (opts, "--json") != NULL, "cms");
+    if (strcmp (verb, "revoke") == 0)
+        return s_revoke (db, "cms", pos [1],
+            "UPDATE cms SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL RETURNING id",
+            "SELECT s_rfc3339(revoked_at) FROM cms WHERE id = $1");
+    return s_cms_add (db, pos [1], opts);
 }

@@ -28,6 +28,9 @@ static const char *s_usage =
 "  source revoke ID | source list [--json]\n"
 "  monitor add ID (--cert-out PATH | --public-key Z85) [--name NAME]\n"
 "  monitor revoke ID | monitor list [--json]\n"
+"  cms add ID --programs P,Q --name NAME (--cert-out PATH | --public-key Z85)\n"
+"                                           a case-management system's key, for its programs\n"
+"  cms revoke ID | cms list [--json]\n"
 "\n"
 "Staff\n"
 "  cm add ID --program P --name NAME [--area A]   add a case manager (or bring one back)\n"
@@ -36,7 +39,10 @@ static const char *s_usage =
 "\n"
 "Enrollments\n"
 "  enrollment set REFERRAL_ID active|in_the_wind [--source S]\n"
-"  discharge REFERRAL_ID [--reason R] [--source S]   the enrollment exits; its slot frees\n"
+"                                           intake completed, in the wind, re-engaged\n"
+"  discharge REFERRAL_ID --reason R [--source S]   the enrollment exits; its slot frees\n"
+"             R: graduated, moved, declined_services, incarcerated, deceased, other\n"
+"  transfer REFERRAL_ID CM [--source S]     to another case manager, never above the cap\n"
 "\n"
 "Policy\n"
 "  program set NAME [--hard-cap N] [--target-avg N] [--funded N|none]\n"
@@ -65,10 +71,12 @@ static const struct {
     { "keygen", ctl_keygen },
     { "source", ctl_source },
     { "monitor", ctl_monitor },
+    { "cms", ctl_cms },
     { "cm", ctl_cm },
     { "outreach", ctl_outreach },
     { "enrollment", ctl_enrollment },
     { "discharge", ctl_discharge },
+    { "transfer", ctl_transfer },
     { "program", ctl_program },
     { "status", ctl_status },
     { "waitlist", ctl_waitlist },

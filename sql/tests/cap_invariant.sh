@@ -116,9 +116,10 @@ check "back to 4 is fine" sql "UPDATE program SET hard_cap = 4 WHERE name = 'CAP
 
 echo "# exits free the slot"
 e=$(sql "SELECT id FROM enrollment WHERE case_manager_id = 'cm-cap' AND status <> 'exited' ORDER BY id LIMIT 1")
+check "active keeps the slot" sql "UPDATE enrollment SET status = 'active' WHERE id = $e"
 check "in_the_wind keeps the slot" sql "UPDATE enrollment SET status = 'in_the_wind' WHERE id = $e"
 check_eq "caseload still 4 when in the wind" "$(caseload cm-cap)" 4
-check "active keeps the slot" sql "UPDATE enrollment SET status = 'active' WHERE id = $e"
+check "re-engaged keeps the slot" sql "UPDATE enrollment SET status = 'active' WHERE id = $e"
 check "an exit is recorded" sql "UPDATE enrollment SET status = 'exited', exited_at = now(), exit_reason = 'graduated' WHERE id = $e"
 check_eq "the caseload decrements on exit" "$(caseload cm-cap)" 3
 refused "exited without exited_at is refused" \
@@ -126,8 +127,11 @@ refused "exited without exited_at is refused" \
 check "an exited enrollment edited again changes nothing" sql "UPDATE enrollment SET exit_reason = 'moved' WHERE id = $e"
 check_eq "the caseload is unchanged by it" "$(caseload cm-cap)" 3
 e2=$(sql "SELECT id FROM enrollment WHERE case_manager_id = 'cm-cap' AND status <> 'exited' ORDER BY id LIMIT 1")
-check "deleting an open enrollment" sql "DELETE FROM enrollment WHERE id = $e2"
-check_eq "the caseload decrements on delete" "$(caseload cm-cap)" 2
+refused "deleting an enrollment is refused: its history refers to it" \
+    "DELETE FROM enrollment WHERE id = $e2" "foreign key"
+check_eq "the caseload is unchanged by it" "$(caseload cm-cap)" 3
+check "it exits instead" sql "UPDATE enrollment SET status = 'exited', exited_at = now(), exit_reason = 'moved' WHERE id = $e2"
+check_eq "the caseload decrements" "$(caseload cm-cap)" 2
 
 echo "# reassignment moves the count"
 sql "INSERT INTO case_manager (id, program, name) VALUES ('cm-cap2', 'CAPTEST', 'Second')"

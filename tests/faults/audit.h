@@ -366,7 +366,7 @@ audit_churn (itest_t *t, int count)
             " WHERE e.status <> 'exited' ORDER BY random() LIMIT 1");
         if (!id)
             return;
-        itest_ctl (t, "discharge %s >/dev/null 2>&1", id);
+        itest_ctl (t, "discharge %s --reason graduated >/dev/null 2>&1", id);
         free (id);
     }
 }

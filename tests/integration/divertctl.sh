@@ -320,11 +320,18 @@ run enrollment set "$(uuid)" active
 check_eq "an unknown referral exits 1" "$RC" 1
 check_match "and says so" "$ERR" "no referral"
 run discharge "$R1"
+check_eq "discharge without --reason is a usage error" "$RC" 64
+check_match "which lists the reasons" "$ERR" "graduated, moved, declined_services, incarcerated, deceased or other"
+run discharge "$R1" --reason discharged
+check_eq "a reason outside the closed list is refused" "$RC" 1
+run discharge "$R1" --reason other
 check_eq "discharge exits 0" "$RC" 0
 check_match "discharge prints the new caseload" "$OUT" "cm-a now holds 2/25"
 check_eq "the caseload went down" "$(caseload cm-a)" 2
-check_eq "the enrollment exited as discharged" "$(sql "SELECT e.status || '/' || e.exit_reason || '/' || (e.exited_at IS NOT NULL) || '/' || r.state FROM divert.enrollment e JOIN divert.referral r ON r.id = e.referral_id WHERE r.referral_id = '$R1'")" "exited/discharged/true/exited"
-run discharge "$R1"
+check_eq "the enrollment exited as discharged" "$(sql "SELECT e.status || '/' || e.exit_reason || '/' || (e.exited_at IS NOT NULL) || '/' || r.state FROM divert.enrollment e JOIN divert.referral r ON r.id = e.referral_id WHERE r.referral_id = '$R1'")" "exited/other/true/exited"
+check_eq "each change is one feed event, by this operator" "$(sql "SELECT string_agg(ev.change || ':' || ev.status || ':' || ev.actor, ',' ORDER BY ev.seq) FROM divert.enrollment_event ev JOIN divert.referral r ON r.id = ev.referral_id WHERE r.referral_id = '$R1'")" \
+    "assigned:pending_intake:sql:postgres,intake_completed:active:divertctl:postgres,in_the_wind:in_the_wind:divertctl:postgres,exited:exited:divertctl:postgres"
+run discharge "$R1" --reason other
 check_eq "discharging again exits 1" "$RC" 1
 check_match "and says it already exited" "$ERR" "already exited"
 run enrollment set "$R1" active
@@ -336,7 +343,7 @@ check_eq "caseload 1 now" "$(caseload cm-a)" 1
 run discharge "$R3" --reason "Moved away; see notes"
 check_eq "a free-text reason is refused" "$RC" 1
 mkref comm-1 community 2 waitlisted; RW=$REF
-run discharge "$RW"
+run discharge "$RW" --reason other
 check_eq "discharging a referral without an enrollment exits 1" "$RC" 1
 check_match "and says why" "$ERR" "has no enrollment \\(the referral is waitlisted\\)"
 # The same UUID from two sources needs --source.
@@ -350,6 +357,60 @@ check_eq "an ambiguous referral id exits 1" "$RC" 1
 check_match "and asks for --source" "$ERR" "--source"
 run enrollment set "$RD" active --source police-1
 check_eq "--source picks the referral" "$RC" 0
+
+echo "# transitions and transfer"
+mkref police-1 arrest_diversion 1 accepted; RT=$REF
+enroll "$RT" cm-a
+run enrollment set "$RT" in_the_wind
+check_eq "pending intake can't go in the wind" "$RC" 1
+check_match "and the message names the current status" "$ERR" "the enrollment is pending_intake: in_the_wind is not possible"
+run transfer "$RT" cm-b
+check_eq "transfer exits 0" "$RC" 0
+check_match "transfer says who holds it now" "$OUT" "moved from cm-a to cm-b"
+check_eq "the caseloads moved" "$(caseload cm-a)/$(caseload cm-b)" "1/2"
+run transfer "$RT" cm-b
+check_eq "the same transfer again is answered, not repeated" "$RC" 0
+check_match "and says so" "$OUT" "already with cm-b"
+run transfer "$RT" nobody
+check_eq "an unknown case manager exits 1" "$RC" 1
+check_match "and says so" "$ERR" "no case manager nobody"
+run transfer "$RT" cm-c
+check_eq "a case manager of another program is refused" "$RC" 1
+check_match "and says why" "$ERR" "cm-c is in CO-LEAD, not LEAD"
+check_eq "the transfer is one feed event" "$(sql "SELECT ev.change || ':' || ev.from_case_manager_id || '>' || ev.case_manager_id FROM divert.enrollment_event ev JOIN divert.referral r ON r.id = ev.referral_id WHERE r.referral_id = '$RT' AND ev.change = 'transferred'")" "transferred:cm-a>cm-b"
+run transfer "$RT" cm-a
+check_eq "and back" "$RC" 0
+run discharge "$RT" --reason moved
+check_eq "then discharged" "$RC" 0
+run explain "$RT"
+check_match "explain shows the enrollment's history after its decisions" "$OUT" \
+    "Enrollment history.*assigned to cm-a.*transferred from cm-a to cm-b, by divertctl:postgres.*transferred from cm-b to cm-a.*exited \\(moved\\), by divertctl:postgres"
+run explain "$RT" --json
+check_eq "explain --json has the history" "$(jq -r '[.enrollment_history[].change] | join(",")' <<<"$OUT")" "assigned,transferred,transferred,exited"
+
+echo "# cms keys"
+run cms add lead-cms --programs LEAD,NOPE --name "LEAD records" --cert-out "$T/lead-cms.cert"
+check_eq "cms add with an unknown program exits 1" "$RC" 1
+check_match "and names it" "$ERR" "no program named NOPE"
+run cms add lead-cms --programs LEAD,CO-LEAD --name "LEAD records" --cert-out "$T/lead-cms.cert"
+check_eq "cms add exits 0" "$RC" 0
+check "it wrote the certificate" test -f "$T/lead-cms.cert"
+check "and its secret, mode 0600" test "$(stat -c %a "$T/lead-cms.cert_secret")" = 600
+check_eq "its programs" "$(sql "SELECT string_agg(program, ',' ORDER BY program) FROM divert.cms_program WHERE cms_id = 'lead-cms'")" "CO-LEAD,LEAD"
+run cms add lead-cms --programs LEAD --name "again" --cert-out "$T/other.cert"
+check_eq "a second cms with the same id exits 1" "$RC" 1
+run cms add bad --programs LEAD --name X --public-key "$(sql "SELECT public_key FROM divert.cms WHERE id = 'lead-cms'")"
+check_eq "a key registered already is refused" "$RC" 1
+run cms list --json
+check_eq "cms list --json" "$(jq -c '.cms[] | [.id, .programs, .revoked_at]' <<<"$OUT")" '["lead-cms",["CO-LEAD","LEAD"],null]'
+run cms list
+check_match "cms list for people" "$OUT" "lead-cms +cms .*active .*LEAD records \\(CO-LEAD, LEAD\\)"
+run cms revoke lead-cms
+check_eq "cms revoke exits 0" "$RC" 0
+check_match "and says what happens to open connections" "$OUT" "within 60 s"
+check_eq "the revocation is in revoked_identity" "$(sql "SELECT count(*) FROM divert.revoked_identity WHERE identity = 'cms:lead-cms'")" 1
+run cms revoke lead-cms
+check_match "revoking again says it already was" "$OUT" "already revoked"
 
 echo "# status"
 # Now: cm-a 1 (R3), cm-b 1 (RD), cm-c 0; waitlist below adds LEAD entries.

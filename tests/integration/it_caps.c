@@ -55,7 +55,7 @@ TEST (a_freed_slot_is_used_again)
     //  Discharge one LEAD enrollment: the next arrest diversion fits again
     char *referral = itest_sql_value (t, "SELECT r.referral_id FROM divert.referral r JOIN divert.enrollment e"
                                          " ON e.referral_id = r.id WHERE e.program = 'LEAD' LIMIT 1");
-    CHECK_INT (itest_ctl (t, "discharge %s >/dev/null", referral), 0);
+    CHECK_INT (itest_ctl (t, "discharge %s --reason moved >/dev/null", referral), 0);
     free (referral);
     CHECK_INT (itest_sql_long (t, "SELECT caseload FROM divert.case_manager WHERE id = 'cm-lead'"), 24);
     dv_client_t *police = itest_client (t, "spd", 0);

@@ -49,7 +49,7 @@ s_referral_with (dv_client_t *client, const char *pathway, const char *housing, 
 static void
 s_discharge (const char *referral_id)
 {
-    CHECK_INT (itest_ctl (t, "discharge %s >/dev/null", referral_id), 0);
+    CHECK_INT (itest_ctl (t, "discharge %s --reason graduated >/dev/null", referral_id), 0);
 }
 
 TEST (promotion_in_order_and_fast)
