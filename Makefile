@@ -13,16 +13,36 @@ VERSION     := 0.1.0
 
 PKGS        := libczmq libzmq jansson libsystemd libpq
 CC          ?= cc
+AR          ?= ar
 OPT         ?= -O2
 CFLAGS      ?= $(OPT) -g
-ALL_CFLAGS  := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Icommon \
-               -DDIVERT_VERSION='"$(VERSION)"' -DDIVERT_SQLDIR='"$(PREFIX)/share/divert/sql"' \
-               $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(CFLAGS)
-LIBS        := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
+PKG_CONFIG  ?= pkg-config
+# CPPFLAGS, CFLAGS and LDFLAGS are the builder's (e.g. Debian's hardening flags from
+# dpkg-buildflags): they reach every compile and link here, the tests' too. CPPFLAGS
+# is exported for the fuzzers' build (tests/fuzz/run.sh).
+export CPPFLAGS
+DV_CPPFLAGS := -D_GNU_SOURCE -Icommon \
+               -DDIVERT_VERSION='"$(VERSION)"' -DDIVERT_SQLDIR='"$(PREFIX)/share/divert/sql"'
+DV_CFLAGS   := -std=c11 -Wall -Wextra -Werror
 ifeq ($(SAN),1)
-ALL_CFLAGS  += -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-LDFLAGS     += -fsanitize=address,undefined
+SAN_CFLAGS  := -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+SAN_LDFLAGS := -fsanitize=address,undefined
 endif
+
+# The libraries' flags come from pkg-config when a recipe first needs them,
+# never while this file is read: `make demo`, `make check`, `make bench` and
+# `make faults` install the packages first (deps) and only then build, in a
+# sub-make.
+# Without the packages the build stops here with a clear message instead of
+# compiling without their flags.
+pkgconfig    = $(if $(shell $(PKG_CONFIG) --exists $(PKGS) 2>/dev/null && echo yes),$\
+                   $(shell $(PKG_CONFIG) $(1) $(PKGS)),$\
+                   $(error pkg-config does not find $(PKGS): run `make deps` first))
+PKG_CFLAGS   = $(eval PKG_CFLAGS := $(call pkgconfig,--cflags))$(PKG_CFLAGS)
+PKG_LIBS     = $(eval PKG_LIBS := $(call pkgconfig,--libs))$(PKG_LIBS)
+ALL_CFLAGS   = $(DV_CPPFLAGS) $(CPPFLAGS) $(PKG_CFLAGS) $(DV_CFLAGS) $(CFLAGS) $(SAN_CFLAGS)
+ALL_LDFLAGS  = $(LDFLAGS) $(SAN_LDFLAGS)
+LIBS         = $(PKG_LIBS) -lpthread -lm
 
 COMMON_OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard common/*.c))
 DAEMON_OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard daemon/*.c))
@@ -50,34 +70,34 @@ $(BUILD)/obj/%.o: %.c $(wildcard common/*.h daemon/*.h clients/*/*.h tests/suppo
 
 $(LIB): $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
-	ar rcs $@ $^
+	$(AR) rcs $@ $^
 
 $(BUILD)/bin/divertd: $(DAEMON_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $(DAEMON_OBJ) $(LIB) $(LIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(DAEMON_OBJ) $(LIB) $(LIBS)
 
 define client_rule
 $(BUILD)/bin/$(1): $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard clients/$(1)/*.c)) $(LIB)
 	@mkdir -p $$(dir $$@)
-	$(CC) $(LDFLAGS) -o $$@ $$(filter %.o,$$^) $(LIB) $(LIBS)
+	$$(CC) $$(ALL_LDFLAGS) -o $$@ $$(filter %.o,$$^) $$(LIB) $$(LIBS)
 endef
 $(foreach c,$(CLIENTS),$(eval $(call client_rule,$(c))))
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests/support $(LDFLAGS) -o $@ $< $(LIB) $(LIBS)
+	$(CC) $(ALL_CFLAGS) -Itests/support $(ALL_LDFLAGS) -o $@ $< $(LIB) $(LIBS)
 
 $(BUILD)/tests/%: tests/integration/%.c $(SUPPORT_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests/support $(LDFLAGS) -o $@ $< $(SUPPORT_OBJ) $(LIB) $(LIBS)
+	$(CC) $(ALL_CFLAGS) -Itests/support $(ALL_LDFLAGS) -o $@ $< $(SUPPORT_OBJ) $(LIB) $(LIBS)
 
 $(BUILD)/tests/%: tests/faults/%.c tests/faults/audit.h $(SUPPORT_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests/support $(LDFLAGS) -o $@ $< $(SUPPORT_OBJ) $(LIB) $(LIBS)
+	$(CC) $(ALL_CFLAGS) -Itests/support $(ALL_LDFLAGS) -o $@ $< $(SUPPORT_OBJ) $(LIB) $(LIBS)
 
 $(BUILD)/tests/%: tests/bench/%.c $(SUPPORT_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests/support $(LDFLAGS) -o $@ $< $(SUPPORT_OBJ) $(LIB) $(LIBS)
+	$(CC) $(ALL_CFLAGS) -Itests/support $(ALL_LDFLAGS) -o $@ $< $(SUPPORT_OBJ) $(LIB) $(LIBS)
 
 tests-built: $(BINS) $(UNIT_TESTS) $(IT_TESTS) $(FAULT_TESTS) $(BENCHES)
 .PHONY: tests-built
@@ -86,13 +106,16 @@ tests-built: $(BINS) $(UNIT_TESTS) $(IT_TESTS) $(FAULT_TESTS) $(BENCHES)
 asan:
 	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 tests-built
 
+# Targets that install the packages build in a sub-make after `deps`, so the
+# build reads pkg-config once the packages are there (and never races deps).
+
 # Every test: unit, SQL, integration (real PostgreSQL, real divertd, real CURVE sockets).
 check: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory asan
 	@tests/harness/run-all.sh build/asan
 
-bench: deps all
+bench: deps
 	@$(MAKE) --no-print-directory tests-built
 	@tests/harness/bench.sh build
 
@@ -101,11 +124,13 @@ fuzz: deps
 	@tests/fuzz/run.sh long
 
 # The full fault scenarios (a reduced set is part of `make check`).
-faults: deps all
+faults: deps
+	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory asan
 	@FAULTS=full tests/harness/run-all.sh build/asan faults
 
-demo: deps all
+demo: deps
+	@$(MAKE) --no-print-directory all
 	@tests/harness/demo.sh start
 
 demo-stop:
@@ -113,7 +138,7 @@ demo-stop:
 
 # The client library a C integration links (installed with dv_client.h and divert.pc).
 $(BUILD)/libdivert-client.a: $(BUILD)/obj/common/dv_client.o
-	ar rcs $@ $^
+	$(AR) rcs $@ $^
 
 # divertctl finds the migrations beside itself (<bin>/../share/divert/sql),
 # so one build installs under any PREFIX.

@@ -591,7 +591,9 @@ static void
 s_check_enrollment_rules (dv_request_t *self, json_t *root)
 {
     const char *change = json_string_value (json_object_get (root, "change"));
-    bool exited = change && streq (change, "exited");
+    if (s_name_index (s_change_names, change) < 0)
+        return;                             //  change itself is the problem
+    bool exited = streq (change, "exited");
     if (exited && !json_object_get (root, "reason"))
         s_problem (self, "reason", "required when change is exited");
     else

@@ -53,6 +53,25 @@ CREATE OR REPLACE VIEW revoked_identity AS
 CREATE TRIGGER cms_revocation_notify AFTER UPDATE OF revoked_at, id OR DELETE ON cms
     FOR EACH STATEMENT EXECUTE FUNCTION s_notify_revocation();
 
+-- The feed's topic is enrollment.<program>, and ZeroMQ matches subscriptions
+-- by prefix: a key for LEAD must not hear LEAD-PILOT. Program names must not
+-- begin with one another (as source ids of a kind, 001).
+CREATE FUNCTION s_program_name_not_prefix() RETURNS trigger LANGUAGE plpgsql
+    SET search_path = divert, pg_catalog AS $$
+DECLARE
+    other text;
+BEGIN
+    SELECT name INTO other FROM program
+     WHERE name <> NEW.name AND (starts_with(name, NEW.name) OR starts_with(NEW.name, name)) LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'divert: program names % and % must not begin with one another: their enrollment feed topics would overlap',
+            NEW.name, other USING ERRCODE = 'check_violation';
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER program_name_not_prefix BEFORE INSERT OR UPDATE OF name ON program
+    FOR EACH ROW EXECUTE FUNCTION s_program_name_not_prefix();
+
 -- ---------------------------------------------------------------------------
 -- Enrollments: a closed list of exit reasons, and when the status began
 
@@ -391,17 +410,18 @@ END $$;
 -- ---------------------------------------------------------------------------
 -- The cms requests (a key sees only its programs: anything else not_found)
 
-CREATE FUNCTION s_cms_may(cms_id text, prog text) RETURNS boolean LANGUAGE sql STABLE
+-- (SQL functions: parameters by number, so no column can shadow one.)
+CREATE FUNCTION s_cms_may(key_id text, prog text) RETURNS boolean LANGUAGE sql STABLE
     SET search_path = divert, pg_catalog AS $$
     SELECT EXISTS (SELECT 1 FROM cms c JOIN cms_program cp ON cp.cms_id = c.id
-                    WHERE c.id = cms_id AND c.revoked_at IS NULL AND cp.program = prog)
+                    WHERE c.id = $1 AND c.revoked_at IS NULL AND cp.program = $2)
 $$;
 
 -- The program of referral (src, ref)'s enrollment, when the key may see it.
-CREATE FUNCTION s_cms_enrollment_program(cms_id text, src text, ref text) RETURNS text LANGUAGE sql STABLE
+CREATE FUNCTION s_cms_enrollment_program(key_id text, src text, ref text) RETURNS text LANGUAGE sql STABLE
     SET search_path = divert, pg_catalog AS $$
     SELECT e.program FROM enrollment e JOIN referral r ON r.id = e.referral_id
-     WHERE r.source_id = src AND r.referral_id = lower(ref) AND s_cms_may(cms_id, e.program)
+     WHERE r.source_id = $2 AND r.referral_id = lower($3) AND s_cms_may($1, e.program)
 $$;
 
 CREATE FUNCTION cms_enrollment(cms_id text, src text, ref text, change text, reason text, at timestamptz)

@@ -343,6 +343,7 @@ audit_site (itest_t *t)
     itest_add_source (t, "kcpd", "police");
     itest_add_source (t, "cmty", "community");
     itest_add_monitor (t, "ops");
+    itest_add_cms (t, "records", "LEAD,CO-LEAD");
     //  (in one statement: five divertctl runs under ASan cost seconds)
     itest_sql (t, "INSERT INTO divert.case_manager (id, program, name) VALUES"
                   " ('cm-a', 'LEAD', 'CM a'), ('cm-b', 'LEAD', 'CM b'), ('cm-c', 'LEAD', 'CM c'),"
@@ -899,6 +900,250 @@ audit_check (audit_t *audit, const char *label)
             audit->errors_internal, audit->errors_other, audit->disconnected, events, later, accepted, max_load);
     fflush (stdout);
     return f;
+}
+
+//  ---------------------------------------------------------------------------
+//  Enrollment changes: a case-management system's stream under the faults.
+//
+//  One thread with a cms key (the site's "records", every program) walks
+//  accepted people through intake_completed, in_the_wind, re_engaged and
+//  exited (graduated), each change at most once per enrollment, with a Lazy
+//  Pirate dv_client (the same request on a new socket when no reply comes).
+//  The audit (audit_cms_check): every change the system was told about
+//  (an `enrollment` reply) is in the feed exactly once, with the seq it was
+//  told, never told "new" twice; a change never answered, or refused (say
+//  the person was discharged meanwhile), is there at most once; and each
+//  program's feed seq is 1..max without gaps, matching enrollment_feed.
+
+typedef struct {
+    char source [32];
+    char referral_id [40];
+    char change [20];
+    const char *reason;
+    json_t *request;
+    int told, told_fresh;       //  enrollment replies, and those not replayed
+    long seq;                   //  the seq of the first one
+    bool disagree;              //  a later reply told another seq
+    bool refused;               //  conflict / not_found
+    bool unanswered;            //  no reply under the faults
+    bool resolved;              //  answered by the resend afterwards
+} audit_change_t;
+
+typedef struct {
+    itest_t *t;
+    int slot;
+    pthread_t thread;
+    atomic_int stop;
+    pthread_mutex_t lock;
+    zlistx_t *changes;          //  audit_change_t *
+    zhashx_t *walked;           //  referral ids whose walk began
+    long sent;
+} audit_cms_t;
+
+static void
+s_audit_change_destroy (audit_change_t **self_p)
+{
+    if (*self_p) {
+        json_decref ((*self_p)->request);
+        free (*self_p);
+        *self_p = NULL;
+    }
+}
+
+//  Record one reply (NULL: none) to a change.
+static void
+s_audit_change_told (audit_change_t *change, json_t *reply, bool resolving)
+{
+    const char *type = json_string_value (json_object_get (reply, "type"));
+    const char *code = json_string_value (json_object_get (reply, "code"));
+    if (type && streq (type, "enrollment")) {
+        long seq = (long) json_integer_value (json_object_get (reply, "seq"));
+        if (change->told == 0)
+            change->seq = seq;
+        else
+        if (seq != change->seq)
+            change->disagree = true;
+        change->told++;
+        if (!json_is_true (json_object_get (reply, "replayed")))
+            change->told_fresh++;
+        change->resolved = resolving && change->unanswered;
+    }
+    else
+    if (code && (streq (code, "conflict") || streq (code, "not_found")))
+        change->refused = true;
+    else
+    if (!resolving)
+        change->unanswered = true;
+}
+
+//  One change of one enrollment; false when the walk should stop.
+static bool
+s_audit_cms_change (audit_cms_t *self, dv_client_t *client, const char *source, const char *referral_id,
+                    const char *what)
+{
+    audit_change_t *change = calloc (1, sizeof *change);
+    snprintf (change->source, sizeof change->source, "%s", source);
+    snprintf (change->referral_id, sizeof change->referral_id, "%s", referral_id);
+    snprintf (change->change, sizeof change->change, "%s", what);
+    change->reason = streq (what, "exited") ? "graduated" : NULL;
+    change->request = json_pack ("{s:i, s:s, s:s, s:s, s:s}", "v", 1, "type", "enrollment",
+                                 "source_id", source, "referral_id", referral_id, "change", what);
+    if (change->reason)
+        json_object_set_new (change->request, "reason", json_string (change->reason));
+    pthread_mutex_lock (&self->lock);
+    zlistx_add_end (self->changes, change);
+    self->sent++;
+    pthread_mutex_unlock (&self->lock);
+    json_t *reply = dv_client_request (client, change->request);
+    pthread_mutex_lock (&self->lock);
+    s_audit_change_told (change, reply, false);
+    bool go_on = change->told > 0;
+    pthread_mutex_unlock (&self->lock);
+    json_decref (reply);
+    return go_on;
+}
+
+static void *
+s_audit_cms_run (void *arg)
+{
+    static const char *walk [] = { "intake_completed", "in_the_wind", "re_engaged", "exited" };
+    audit_cms_t *self = (audit_cms_t *) arg;
+    dv_client_t *client = itest_client (self->t, "records", self->slot);
+    dv_client_set_timeout (client, 1500);
+    dv_client_set_attempts (client, 20);
+    PGconn *conn = NULL;
+    while (!atomic_load (&self->stop)) {
+        if (!conn || PQstatus (conn) != CONNECTION_OK) {
+            PQfinish (conn);
+            conn = PQconnectdb ("application_name=fault-audit-cms");
+        }
+        //  Someone accepted and not yet walked (what the bridge learns from the feed)
+        PGresult *result = PQexec (conn,
+            "SELECT r.source_id, r.referral_id FROM divert.enrollment e JOIN divert.referral r ON r.id = e.referral_id"
+            " WHERE e.status = 'pending_intake' ORDER BY e.id DESC LIMIT 50");
+        char source [32] = "", referral_id [40] = "";
+        for (int row = 0; PQresultStatus (result) == PGRES_TUPLES_OK && row < PQntuples (result); row++)
+            if (!zhashx_lookup (self->walked, PQgetvalue (result, row, 1))) {
+                snprintf (source, sizeof source, "%s", PQgetvalue (result, row, 0));
+                snprintf (referral_id, sizeof referral_id, "%s", PQgetvalue (result, row, 1));
+                break;
+            }
+        PQclear (result);
+        if (!*referral_id) {
+            zclock_sleep (50);
+            continue;
+        }
+        zhashx_insert (self->walked, referral_id, (void *) 1);
+        for (size_t step = 0; step < 4 && !atomic_load (&self->stop); step++)
+            if (!s_audit_cms_change (self, client, source, referral_id, walk [step]))
+                break;
+    }
+    PQfinish (conn);
+    dv_client_destroy (&client);
+    return NULL;
+}
+
+AUDIT_FN audit_cms_t *
+audit_cms_start (itest_t *t, int slot)
+{
+    audit_cms_t *self = calloc (1, sizeof *self);
+    self->t = t;
+    self->slot = slot;
+    atomic_init (&self->stop, 0);
+    pthread_mutex_init (&self->lock, NULL);
+    self->changes = zlistx_new ();
+    zlistx_set_destructor (self->changes, (zlistx_destructor_fn *) s_audit_change_destroy);
+    self->walked = zhashx_new ();
+    pthread_create (&self->thread, NULL, s_audit_cms_run, self);
+    return self;
+}
+
+//  Stop the stream, then send every unanswered change once more (as the
+//  system would): it is applied now, or answered as replayed.
+AUDIT_FN void
+audit_cms_stop (audit_cms_t *self)
+{
+    atomic_store (&self->stop, 1);
+    pthread_join (self->thread, NULL);
+    dv_client_t *client = itest_client (self->t, "records", self->slot);
+    dv_client_set_timeout (client, 5000);
+    dv_client_set_attempts (client, 5);
+    for (audit_change_t *change = (audit_change_t *) zlistx_first (self->changes); change;
+         change = (audit_change_t *) zlistx_next (self->changes))
+        if (change->unanswered) {
+            json_t *reply = dv_client_request (client, change->request);
+            s_audit_change_told (change, reply, true);
+            json_decref (reply);
+        }
+    dv_client_destroy (&client);
+}
+
+//  How many events of `change` the feed has for the referral, and the seq of one.
+static long
+s_audit_change_events (PGconn *conn, const audit_change_t *change, long *seq)
+{
+    const char *params [] = { change->source, change->referral_id, change->change };
+    PGresult *result = PQexecParams (conn,
+        "SELECT count(*), COALESCE(min(ev.seq), 0) FROM divert.enrollment_event ev"
+        " JOIN divert.referral r ON r.id = ev.referral_id"
+        " WHERE r.source_id = $1 AND r.referral_id = $2 AND ev.change = $3", 3, NULL, params, NULL, NULL, 0);
+    long count = -1;
+    if (PQresultStatus (result) == PGRES_TUPLES_OK) {
+        count = atol (PQgetvalue (result, 0, 0));
+        *seq = atol (PQgetvalue (result, 0, 1));
+    }
+    PQclear (result);
+    return count;
+}
+
+AUDIT_FN void
+audit_cms_check (audit_cms_t **self_p, const char *label)
+{
+    audit_cms_t *self = *self_p;
+    PGconn *conn = audit_pg ();
+    long sent = 0, told = 0, replayed = 0, refused = 0, unanswered = 0, resolved = 0;
+    long lost = 0, duplicated = 0, mismatched = 0;
+    for (audit_change_t *change = (audit_change_t *) zlistx_first (self->changes); conn && change;
+         change = (audit_change_t *) zlistx_next (self->changes)) {
+        long seq = 0, events = s_audit_change_events (conn, change, &seq);
+        sent++;
+        told += change->told > 0;
+        replayed += change->told > change->told_fresh;
+        refused += change->refused && change->told == 0;
+        unanswered += change->unanswered;
+        resolved += change->resolved;
+        if (change->told > 0 && events == 0 && lost++ < 5)
+            printf ("  LOST change %s of %s: told seq %ld, not in the feed\n", change->change,
+                    change->referral_id, change->seq);
+        if ((events > 1 || change->told_fresh > 1) && duplicated++ < 5)
+            printf ("  DUPLICATED change %s of %s: %ld events, told new %d times\n", change->change,
+                    change->referral_id, events, change->told_fresh);
+        if (change->told > 0 && events == 1 && (seq != change->seq || change->disagree) && mismatched++ < 5)
+            printf ("  MISMATCH change %s of %s: told seq %ld, the feed has %ld\n", change->change,
+                    change->referral_id, change->seq, seq);
+    }
+    //  Each program's feed: 1..max, no gaps, the counter agrees
+    long gaps = audit_pg_long (
+        "SELECT count(*) FROM divert.enrollment_feed f WHERE f.last_seq <>"
+        " (SELECT count(*) FROM divert.enrollment_event e WHERE e.program = f.program)"
+        " OR f.last_seq <> COALESCE((SELECT max(seq) FROM divert.enrollment_event e WHERE e.program = f.program), 0)");
+    long events = audit_pg_long ("SELECT count(*) FROM divert.enrollment_event");
+    CHECKF (conn != NULL, "cannot read the database for the enrollment audit");
+    CHECKF (told > 0, "%s: no enrollment change was acknowledged", label);
+    CHECKF (lost == 0, "%s: %ld acknowledged enrollment changes lost", label, lost);
+    CHECKF (duplicated == 0, "%s: %ld enrollment changes applied or told new twice", label, duplicated);
+    CHECKF (mismatched == 0, "%s: %ld enrollment changes told another seq", label, mismatched);
+    CHECKF (gaps == 0, "%s: %ld programs' enrollment feeds have gaps", label, gaps);
+    printf ("FIGURES %s enrollment changes: sent=%ld acknowledged=%ld replayed=%ld refused=%ld"
+            " unanswered=%ld resolved=%ld lost=%ld duplicated=%ld mismatched=%ld feed_events=%ld feed_gaps=%ld\n",
+            label, sent, told, replayed, refused, unanswered, resolved, lost, duplicated, mismatched, events, gaps);
+    fflush (stdout);
+    PQfinish (conn);
+    zlistx_destroy (&self->changes);
+    zhashx_destroy (&self->walked);
+    pthread_mutex_destroy (&self->lock);
+    free (self);
+    *self_p = NULL;
 }
 
 //  ---------------------------------------------------------------------------

@@ -23,6 +23,7 @@ TEST (sigkill_under_load)
     audit_events_t *events = audit_events_start (audit, 0);
     audit_loadset_t load;
     audit_loadset_start (&load, audit, 6, 0, -1, 1500, 20, 0, 4);
+    audit_cms_t *changes = audit_cms_start (t, 0);
     for (int kill = 0; kill < kills; kill++) {
         //  Under load: clients were told something since the last restart
         long before = audit_decided (audit);
@@ -45,8 +46,10 @@ TEST (sigkill_under_load)
     audit_loadset_stop (&load);
     audit_barrier (audit, 0);
     audit_resolve (audit, 0);
+    audit_cms_stop (changes);
     audit_figures_t figures = audit_check (audit, "sigkill");
     audit_events_check (&events, "sigkill");
+    audit_cms_check (&changes, "sigkill");
     CHECK (figures.decided > 0);
     CHECK (audit_daemon_alive (t, 0));
     audit_destroy (&audit);

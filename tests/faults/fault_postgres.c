@@ -48,6 +48,7 @@ TEST (postgres_restarted_under_load)
     audit_events_t *events = audit_events_start (audit, 0);
     audit_loadset_t load;
     audit_loadset_start (&load, audit, 6, 0, -1, 1500, 20, 0, 4);
+    audit_cms_t *changes = audit_cms_start (t, 0);
     for (int restart = 0; restart < restarts; restart++) {
         const char *mode = restart % 2 ? "stop-immediate" : "stop";
         long before = audit_decided (audit);
@@ -87,8 +88,10 @@ TEST (postgres_restarted_under_load)
     CHECK (audit_daemon_alive (t, 0));
     audit_barrier (audit, 0);
     audit_resolve (audit, 0);
+    audit_cms_stop (changes);
     audit_figures_t figures = audit_check (audit, "postgres-restart");
     audit_events_check (&events, "postgres-restart");
+    audit_cms_check (&changes, "postgres-restart");
     CHECK (figures.decided > 0);
     //  It told the truth while PostgreSQL was down
     CHECKF (audit->errors_unavailable + audit->retried > 0, "no client saw the database go away");

@@ -61,12 +61,13 @@ PKG_LIBS=$(pkg-config --libs libczmq libzmq jansson) || fail_all "pkg-config: li
 VERSION=$(sed -n 's/^VERSION *:= *//p' Makefile)
 mkdir -p "$OUT/crashes" "$OUT/logs" "$OUT/corpus"
 
+# The builder's CPPFLAGS (e.g. Debian's -D_FORTIFY_SOURCE=2) reach these compiles too.
 build() {
     local name=$1
     # shellcheck disable=SC2046,SC2086
     "$CC" -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
         -fno-omit-frame-pointer -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror \
-        -DDIVERT_VERSION="\"${VERSION:-0.0.0}\"" -Icommon $PKG_CFLAGS \
+        -DDIVERT_VERSION="\"${VERSION:-0.0.0}\"" -Icommon ${CPPFLAGS:-} $PKG_CFLAGS \
         "tests/fuzz/fuzz_$name.c" $(sources_for "$name") \
         $PKG_LIBS -o "$OUT/fuzz_$name"
 }

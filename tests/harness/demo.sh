@@ -8,21 +8,49 @@
 #          as it comes, then the capacity per case manager. divertd keeps
 #          running until `make demo-stop`.
 #   stop:  stops divertd and PostgreSQL (./var stays; `rm -rf var` resets).
+#
+# It works from any checkout the invoking user owns (as root in a 0700 home
+# too: tests/harness/pg.sh then keeps the cluster where `postgres` can reach
+# it and var/pg links there). Environment, for tests and a second demo:
+#   DEMO_PGPORT (54329), DEMO_INTAKE_PORT (7461), DEMO_DECISIONS_PORT (7462),
+#   DEMO_REFERRALS (15 per batch of the stream), DIVERT_BIN (build/bin)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
 VAR=$ROOT/var
-BIN=$ROOT/build/bin
+BIN=${DIVERT_BIN:-$ROOT/build/bin}
 PORT=${DEMO_PGPORT:-54329}
+INTAKE=tcp://127.0.0.1:${DEMO_INTAKE_PORT:-7461}
+DECISIONS=tcp://127.0.0.1:${DEMO_DECISIONS_PORT:-7462}
+REFERRALS=${DEMO_REFERRALS:-15}
 export DIVERT_SQL_DIR=$ROOT/sql
-eval "$(tests/harness/pg.sh env "$VAR/pg" "$PORT")"
+
+# The pids of this checkout's demo divertd: the one in var/divertd.pid, and
+# any other running with its exact command line (one left behind when var/
+# was removed without `make demo-stop` would keep the ports).
+daemons() {
+    local want="$BIN/divertd -c $VAR/divertd.conf " p comm
+    if [ -f "$VAR/divertd.pid" ] && kill -0 "$(cat "$VAR/divertd.pid")" 2>/dev/null; then
+        cat "$VAR/divertd.pid"
+    fi
+    for p in /proc/[0-9]*; do
+        { read -r comm <"$p/comm"; } 2>/dev/null && [ "$comm" = divertd ] || continue
+        if [ "$({ tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null)" = "$want" ]; then echo "${p#/proc/}"; fi
+    done
+}
+
+stop_daemons() {
+    local pids p; pids=$(daemons | sort -u)
+    [ -n "$pids" ] || return 0
+    for p in $pids; do
+        kill -TERM "$p" 2>/dev/null || true
+        for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    done
+    echo "divertd stopped"
+}
 
 stop() {
-    if [ -f "$VAR/divertd.pid" ] && kill -0 "$(cat "$VAR/divertd.pid")" 2>/dev/null; then
-        kill -TERM "$(cat "$VAR/divertd.pid")"
-        for _ in $(seq 50); do kill -0 "$(cat "$VAR/divertd.pid")" 2>/dev/null || break; sleep 0.1; done
-        echo "divertd stopped"
-    fi
+    stop_daemons
     rm -f "$VAR/divertd.pid"
     tests/harness/pg.sh stop "$VAR/pg"
     echo "PostgreSQL stopped (data kept in var/; rm -rf var to start over)"
@@ -81,44 +109,71 @@ stream() {
     done
 }
 
+# The staffing gap: C. Nguyen joins LEAD and its waitlist is promoted at once
+# (once per demo site: a second `make demo` only sends more referrals).
+join() {
+    [ "$(psql -Atc "SELECT count(*) FROM divert.case_manager WHERE id = 'cm-nguyen'")" = 0 ] || return 0
+    say "The staffing gap said LEAD needs more case managers: one joins, and its waitlist is promoted at once"
+    local waiting watch=
+    waiting=$(psql -Atc "SELECT count(*) FROM divert.waitlist_entry WHERE program = 'LEAD' AND state = 'open'")
+    if [ "$waiting" -gt 0 ]; then
+        "$BIN/divert-watch" --endpoint "$DECISIONS" --intake "$INTAKE" \
+            --server-key "$VAR/keys/server.cert" --cert "$VAR/keys/ops.cert" --count "$waiting" --timeout-ms 5000 &
+        watch=$!
+        sleep 0.5
+    fi
+    "$BIN/divertctl" cm add cm-nguyen --program LEAD --name "C. Nguyen"
+    [ -z "$watch" ] || wait "$watch" || true
+}
+
 start() {
     mkdir -p "$VAR"
-    say "PostgreSQL (private, socket in var/pg/run, port $PORT)"
+    say "PostgreSQL (a private cluster in var/pg, port $PORT)"
     tests/harness/pg.sh start "$VAR/pg" "$PORT"
+    eval "$(tests/harness/pg.sh env "$VAR/pg" "$PORT")"
+    if [ -L "$VAR/pg" ]; then
+        echo "var/pg links to $(readlink "$VAR/pg"): the postgres user cannot enter this checkout"
+    fi
     site
     if ! { [ -f "$VAR/divertd.pid" ] && kill -0 "$(cat "$VAR/divertd.pid")" 2>/dev/null; }; then
+        stop_daemons
         cat >"$VAR/divertd.conf" <<CONF
 divertd
-    intake = tcp://127.0.0.1:7461
-    decisions = tcp://127.0.0.1:7462
+    intake = $INTAKE
+    decisions = $DECISIONS
     server_cert = $VAR/keys/server.cert
     log = stderr
 database
     conninfo = "host=$PGHOST port=$PGPORT user=$PGUSER dbname=$PGDATABASE"
 CONF
+        local logged=0
+        if [ -f "$VAR/divertd.log" ]; then logged=$(wc -l <"$VAR/divertd.log"); fi
         "$BIN/divertd" -c "$VAR/divertd.conf" >>"$VAR/divertd.log" 2>&1 &
         echo $! >"$VAR/divertd.pid"
-        for _ in $(seq 50); do grep -q "ready:" "$VAR/divertd.log" 2>/dev/null && break; sleep 0.1; done
+        local ready=false
+        for _ in $(seq 100); do
+            tail -n +"$((logged + 1))" "$VAR/divertd.log" | grep -q "ready:" && { ready=true; break; }
+            kill -0 "$(cat "$VAR/divertd.pid")" 2>/dev/null || break
+            sleep 0.1
+        done
+        if ! $ready; then
+            echo "divertd did not start:" >&2
+            tail -n +"$((logged + 1))" "$VAR/divertd.log" | tail -n 20 >&2
+            exit 1
+        fi
         say "divertd running (pid $(cat "$VAR/divertd.pid"), log var/divertd.log)"
     fi
-    local common=(--endpoint tcp://127.0.0.1:7461 --server-key "$VAR/keys/server.cert")
+    local common=(--endpoint "$INTAKE" --server-key "$VAR/keys/server.cert")
     local seed; seed=$(( $(date +%s) % 97 + 1 ))
     for source in spd harbor-outreach county-court spd harbor-outreach county-court spd spd spd; do
         say "Referrals from $source"
-        stream "$source" 15 "$((seed++))" >"$VAR/stream.jsonl"
+        stream "$source" "$REFERRALS" "$((seed++))" >"$VAR/stream.jsonl"
         "$BIN/divert-submit" "${common[@]}" --cert "$VAR/keys/$source.cert" "$VAR/stream.jsonl" || true
     done
-    say "The staffing gap said LEAD needs more case managers: one joins, and its waitlist is promoted at once"
-    local waiting; waiting=$(psql -Atc "SELECT count(*) FROM divert.waitlist_entry WHERE program = 'LEAD' AND state = 'open'")
-    "$BIN/divert-watch" --endpoint tcp://127.0.0.1:7462 --intake tcp://127.0.0.1:7461 \
-        --server-key "$VAR/keys/server.cert" --cert "$VAR/keys/ops.cert" --count "$waiting" --timeout-ms 5000 &
-    local watch=$!
-    sleep 0.5
-    "$BIN/divertctl" cm add cm-nguyen --program LEAD --name "C. Nguyen"
-    wait "$watch" || true
+    join
     say "Capacity now"
     "$BIN/divertctl" status
-    say "Try: build/bin/divertctl waitlist · build/bin/divertctl explain <referral_id> · make demo-stop"
+    say "Try: eval \"\$(tests/harness/pg.sh env var/pg $PORT)\", then build/bin/divertctl waitlist · build/bin/divertctl explain <referral_id> · make demo-stop"
 }
 
 case ${1:-start} in

@@ -279,6 +279,9 @@ check_eq "program add exits 0" "$RC" 0
 check_eq "program add applies the flags" "$(sql "SELECT hard_cap || '/' || target_avg || '/' || array_to_string(accepts_housing, ',') FROM divert.program WHERE name = 'PILOT'")" "10/8/sheltered"
 run program add PILOT --housing sheltered
 check_eq "adding an existing program exits 1" "$RC" 1
+run program add LEAD-X --housing housed
+check_eq "a program name that begins with another's is refused" "$RC" 1
+check_match "because the feed topics would overlap" "$ERR" "program names LEAD-X and LEAD must not begin with one another"
 
 echo "# hard cap below a caseload"
 for i in 1 2 3; do mkref police-1 arrest_diversion 1 accepted; enroll "$REF" cm-a; eval "R$i=$REF"; done

@@ -161,6 +161,13 @@ itest_add_monitor (itest_t *self, const char *id)
 }
 
 void
+itest_add_cms (itest_t *self, const char *id, const char *programs)
+{
+    itest_ctl (self, "cms add %s --programs %s --name 'CMS %s' --cert-out %s >/dev/null",
+               id, programs, id, itest_cert (self, id));
+}
+
+void
 itest_add_cm (itest_t *self, const char *id, const char *program)
 {
     itest_ctl (self, "cm add %s --program %s --name 'CM %s' >/dev/null", id, program, id);

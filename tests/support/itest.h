@@ -41,6 +41,10 @@ void
     itest_add_monitor (itest_t *self, const char *id);
 void
     itest_add_cm (itest_t *self, const char *id, const char *program);
+//  Register a case-management key for programs ("LEAD,CO-LEAD"); its cert
+//  is DIVERT_TMP/<id>.cert.
+void
+    itest_add_cms (itest_t *self, const char *id, const char *programs);
 
 //  Start daemon `slot` (0..3) and wait until it answers ping with db up.
 //  Returns its pid, or -1.

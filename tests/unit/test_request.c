@@ -15,7 +15,7 @@
 
 #define TODAY_DAYS  20779       //  2026-11-22
 
-enum { REFERRAL, STATUS, WITHDRAW, REPLAY, PING };
+enum { REFERRAL, STATUS, WITHDRAW, REPLAY, PING, ENROLLMENTS, ENROLLMENT, TRANSFER, CASELOAD };
 
 static const char *s_bases [] = {
     [REFERRAL] = "{\"v\":1,\"type\":\"referral\",\"request_id\":\"r-17\","
@@ -33,7 +33,14 @@ static const char *s_bases [] = {
     [WITHDRAW] = ("{\"v\":1,\"type\":\"withdraw\","
         "\"referral_id\":\"7d3f6c1e-2b8a-4a51-9f0e-3c2d1b0a9e8f\",\"reason\":\"moved\"}"),
     [REPLAY] = "{\"v\":1,\"type\":\"replay\",\"since_seq\":40,\"limit\":10,\"source_id\":\"spd\"}",
-    [PING] = "{\"v\":1,\"type\":\"ping\"}"
+    [PING] = "{\"v\":1,\"type\":\"ping\"}",
+    [ENROLLMENTS] = "{\"v\":1,\"type\":\"enrollments\",\"program\":\"LEAD\",\"since_seq\":6,\"limit\":50}",
+    [ENROLLMENT] = "{\"v\":1,\"type\":\"enrollment\",\"source_id\":\"spd\","
+        "\"referral_id\":\"7D3F6C1E-2B8A-4A51-9F0E-3C2D1B0A9E8F\",\"change\":\"exited\","
+        "\"reason\":\"graduated\",\"at\":\"2026-11-30T17:02:11Z\"}",
+    [TRANSFER] = "{\"v\":1,\"type\":\"transfer\",\"source_id\":\"spd\","
+        "\"referral_id\":\"7d3f6c1e-2b8a-4a51-9f0e-3c2d1b0a9e8f\",\"case_manager\":\"cm-9\"}",
+    [CASELOAD] = "{\"v\":1,\"type\":\"caseload\",\"program\":\"LEAD\"}"
 };
 
 //  A string of `unit` repeated `count` times, JSON-quoted (caller frees)
@@ -358,7 +365,85 @@ static const edit_row_t s_edit_rows [] = {
     OK_REP ("source_id 32", REPLAY, "source_id", 32, "s"),
     BAD_REP ("source_id 33", REPLAY, "source_id", 33, "s", "source_id", "at most 32 characters"),
     BAD ("source_id number", REPLAY, "source_id", "1", "source_id", "must be a string"),
+
+    //  enrollments
+    OK_ ("enrollments base", ENROLLMENTS, NULL, NULL),
+    OK_ ("enrollments limit absent", ENROLLMENTS, "limit", NULL),
+    OK_ ("enrollments limit 500", ENROLLMENTS, "limit", "500"),
+    BAD ("enrollments limit 501", ENROLLMENTS, "limit", "501", "limit", "between 1 and 500"),
+    BAD ("enrollments limit 0", ENROLLMENTS, "limit", "0", "limit", "between 1 and 500"),
+    BAD ("enrollments since_seq missing", ENROLLMENTS, "since_seq", NULL, "since_seq", "required"),
+    BAD ("enrollments since_seq -1", ENROLLMENTS, "since_seq", "-1", "since_seq", "at least 0"),
+    BAD ("enrollments program missing", ENROLLMENTS, "program", NULL, "program", "required"),
+    BAD ("enrollments program empty", ENROLLMENTS, "program", "\"\"", "program", "must not be empty"),
+    OK_REP ("enrollments program 32", ENROLLMENTS, "program", 32, "P"),
+    BAD_REP ("enrollments program 33", ENROLLMENTS, "program", 33, "P", "program", "at most 32 characters"),
+    BAD ("enrollments source_id", ENROLLMENTS, "source_id", "\"spd\"", "source_id", "unknown field"),
+
+    //  enrollment
+    OK_ ("enrollment base", ENROLLMENT, NULL, NULL),
+    OK_ ("enrollment at absent", ENROLLMENT, "at", NULL),
+    BAD ("enrollment at not a time", ENROLLMENT, "at", "\"yesterday\"", "at", "RFC 3339"),
+    BAD ("enrollment exited without reason", ENROLLMENT, "reason", NULL, "reason", "required when change is exited"),
+    BAD ("enrollment reason not in the list", ENROLLMENT, "reason", "\"discharged\"", "reason", "must be one of"),
+    BAD ("enrollment reason intake_lapsed (divert's own)", ENROLLMENT, "reason", "\"intake_lapsed\"", "reason", "must be one of"),
+    BAD ("enrollment change unknown", ENROLLMENT, "change", "\"transferred\"", "change", "must be one of"),
+    BAD ("enrollment change missing", ENROLLMENT, "change", NULL, "change", "required"),
+    BAD ("enrollment source_id missing", ENROLLMENT, "source_id", NULL, "source_id", "required"),
+    BAD ("enrollment referral_id not a UUID", ENROLLMENT, "referral_id", "\"42\"", "referral_id", "UUID"),
+    BAD ("enrollment notes", ENROLLMENT, "notes", "\"x\"", "notes", "unknown field"),
+
+    //  transfer and caseload
+    OK_ ("transfer base", TRANSFER, NULL, NULL),
+    BAD ("transfer case_manager missing", TRANSFER, "case_manager", NULL, "case_manager", "required"),
+    OK_REP ("transfer case_manager 64", TRANSFER, "case_manager", 64, "c"),
+    BAD_REP ("transfer case_manager 65", TRANSFER, "case_manager", 65, "c", "case_manager", "at most 64 characters"),
+    BAD ("transfer reason", TRANSFER, "reason", "\"moved\"", "reason", "unknown field"),
+    OK_ ("caseload base", CASELOAD, NULL, NULL),
+    BAD ("caseload program number", CASELOAD, "program", "7", "program", "must be a string"),
+    BAD ("caseload since_seq", CASELOAD, "since_seq", "0", "since_seq", "unknown field"),
 };
+
+//  A change other than exited must not carry a reason
+TEST (test_enrollment_reason_rule)
+{
+    const char *changes [] = { "intake_completed", "in_the_wind", "re_engaged" };
+    for (size_t i = 0; i < 3; i++) {
+        char *text = s_edit (ENROLLMENT, "change", NULL);
+        json_t *root = json_loads (text, 0, NULL);
+        json_object_set_new (root, "change", json_string (changes [i]));
+        free (text);
+        text = json_dumps (root, JSON_COMPACT);
+        dv_request_t *request = s_parse (text);
+        CHECKF (!dv_request_valid (request) && s_has_problem (request, "reason", "only with change exited"),
+                "%s with a reason", changes [i]);
+        dv_request_destroy (&request);
+        json_object_del (root, "reason");
+        free (text);
+        text = json_dumps (root, JSON_COMPACT);
+        request = s_parse (text);
+        CHECKF (dv_request_valid (request), "%s without a reason", changes [i]);
+        dv_request_destroy (&request);
+        free (text);
+        json_decref (root);
+    }
+    //  The accessors of a valid enrollment request
+    dv_request_t *request = s_parse (s_bases [ENROLLMENT]);
+    CHECK_STR (dv_request_source_id (request), "spd");
+    CHECK_STR (dv_request_referral_id (request), "7d3f6c1e-2b8a-4a51-9f0e-3c2d1b0a9e8f");
+    CHECK_STR (dv_request_change (request), "exited");
+    CHECK_STR (dv_request_reason (request), "graduated");
+    CHECK_STR (dv_request_at (request), "2026-11-30T17:02:11Z");
+    dv_request_destroy (&request);
+    request = s_parse (s_bases [ENROLLMENTS]);
+    CHECK_STR (dv_request_program (request), "LEAD");
+    CHECK_INT (dv_request_since_seq (request), 6);
+    CHECK_INT (dv_request_limit (request), 50);
+    dv_request_destroy (&request);
+    request = s_parse (s_bases [TRANSFER]);
+    CHECK_STR (dv_request_case_manager (request), "cm-9");
+    dv_request_destroy (&request);
+}
 
 TEST (test_edits)
 {
@@ -860,6 +945,7 @@ main (void)
 {
     TESTLIB_BEGIN ("test_request");
     RUN (test_edits);
+    RUN (test_enrollment_reason_rule);
     RUN (test_frames);
     RUN (test_deep_nesting);
     RUN (test_collects_all);
