@@ -8,10 +8,18 @@
 //  Steps 1 and 2: may this kind of source send this, and is it a resubmission?
 //  True when the verdict is made here.
 static bool
-s_answer_without_deciding (dv_snapshot_t *snapshot, const char *sender_kind, const dv_referral_t *r,
-                           const char *digest, const dv_lookup_t *lookup, dv_verdict_t *verdict)
+s_answer_without_deciding (dv_snapshot_t *snapshot, const char *sender_id, const char *sender_kind,
+                           const dv_referral_t *r, const char *digest, const dv_lookup_t *lookup,
+                           dv_verdict_t *verdict)
 {
     const char *pathway = dv_pathway_name (r->pathway);
+    if (dv_snapshot_revoked (snapshot, sender_id)) {
+        verdict->kind = DV_VERDICT_REFUSED;
+        verdict->error_code = "forbidden";
+        snprintf (verdict->error_message, sizeof verdict->error_message,
+                  "this key was revoked; contact the program's operator");
+        return true;
+    }
     if (!dv_snapshot_may_send (snapshot, sender_kind, pathway)) {
         verdict->kind = DV_VERDICT_REFUSED;
         verdict->error_code = "forbidden";
@@ -73,13 +81,13 @@ s_person_checks (dv_snapshot_t *snapshot, const dv_lookup_t *lookup, dv_verdict_
 }
 
 void
-dv_decide_referral (dv_snapshot_t *snapshot, const char *sender_kind, const dv_referral_t *r,
-                    const char *digest, const dv_lookup_t *lookup, int64_t new_entry_id,
-                    dv_verdict_t *verdict)
+dv_decide_referral (dv_snapshot_t *snapshot, const char *sender_id, const char *sender_kind,
+                    const dv_referral_t *r, const char *digest, const dv_lookup_t *lookup,
+                    int64_t new_entry_id, dv_verdict_t *verdict)
 {
     memset (verdict, 0, sizeof *verdict);
     verdict->cm_index = -1;
-    if (s_answer_without_deciding (snapshot, sender_kind, r, digest, lookup, verdict))
+    if (s_answer_without_deciding (snapshot, sender_id, sender_kind, r, digest, lookup, verdict))
         return;
     verdict->kind = DV_VERDICT_DECIDED;
     //  Step 3: routing, tier, score

@@ -15,8 +15,8 @@
                      record every row with one statement per table
                      (record.h), COMMIT, then reply and publish
     The decisions, here (pure: no I/O, no clock; tests/unit/test_decide.c):
-      dv_decide_referral     1. the sender's kind may send this pathway, else
-                                error forbidden
+      dv_decide_referral     1. the sender's key is not revoked and its kind may
+                                send this pathway, else error forbidden
                              2. a resubmission: the stored first decision
                                 (replayed), or conflict when the content differs
                              3. routing by housing, tier, score (dv_policy_score)
@@ -85,13 +85,14 @@ typedef struct {
     bool entry_new;               //  a new entry (else linked_to_pending)
 } dv_verdict_t;
 
-//  Decide one referral sent by a source of `sender_kind` against the
-//  snapshot (which it updates: an accept raises a caseload, a new waitlist
-//  entry joins the list with id new_entry_id). digest: the request's digest.
+//  Decide one referral sent by source `sender_id` of `sender_kind` against
+//  the snapshot (which it updates: an accept raises a caseload, a new
+//  waitlist entry joins the list with id new_entry_id). digest: the
+//  request's digest.
 void
-    dv_decide_referral (dv_snapshot_t *snapshot, const char *sender_kind, const dv_referral_t *referral,
-                        const char *digest, const dv_lookup_t *lookup, int64_t new_entry_id,
-                        dv_verdict_t *verdict);
+    dv_decide_referral (dv_snapshot_t *snapshot, const char *sender_id, const char *sender_kind,
+                        const dv_referral_t *referral, const char *digest, const dv_lookup_t *lookup,
+                        int64_t new_entry_id, dv_verdict_t *verdict);
 
 //  One promotion from a waitlist.
 typedef struct {

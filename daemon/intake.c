@@ -97,7 +97,7 @@ s_read (s_intake_t *self)
         [S_BEGIN] = { "BEGIN", 0, NULL },
         [S_PROGRAMS] = { "SELECT name, policy_version, waitlist_open, waitlist_version, generation, now_us"
                          " FROM divert.program_lock($1::text[])", 1, programs },
-        [S_SOURCES] = { "SELECT id, last_seq FROM divert.source_lock($1::text[])", 1, sources },
+        [S_SOURCES] = { "SELECT id, last_seq, revoked FROM divert.source_lock($1::text[])", 1, sources },
         [S_CMS] = { "SELECT program, id, name, caseload, last_assigned_us"
                     " FROM divert.program_case_managers($1::text[])", 1, programs },
         [S_LOOKUP] = { "SELECT ord, earlier_digest, earlier_reply, person_id, enrolled_program, waitlist_id,"
@@ -223,14 +223,18 @@ static void
 s_decide (s_intake_t *self, dv_record_t *record, json_t **told, dv_intake_report_t *report)
 {
     PGresult *sources = self->results [S_SOURCES], *locked = self->results [S_PROGRAMS];
-    for (int row = 0; row < PQntuples (sources); row++)
+    for (int row = 0; row < PQntuples (sources); row++) {
         dv_record_source (record, PQgetvalue (sources, row, 0), s_int64 (sources, row, 1));
+        if (PQgetvalue (sources, row, 2) [0] == 't')
+            dv_snapshot_revoke (self->snapshot, PQgetvalue (sources, row, 0));
+    }
     for (int row = 0; row < PQntuples (locked); row++)
         dv_record_program (record, PQgetvalue (locked, row, 0));
     for (size_t i = 0; i < self->count; i++) {
         dv_job_t *job = self->jobs [i];
         const dv_referral_t *r = dv_request_referral (job->request);
-        dv_decide_referral (self->snapshot, job->sender.kind, r, dv_request_digest (job->request), &self->lookups [i],
+        dv_decide_referral (self->snapshot, job->sender.id, job->sender.kind, r, dv_request_digest (job->request),
+                            &self->lookups [i],
                             s_int64 (self->results [S_IDS], (int) i, 2), &job->verdict);
         if (job->verdict.kind == DV_VERDICT_REFUSED)
             dv_job_fail (job, job->verdict.error_code, job->verdict.error_message);

@@ -15,6 +15,8 @@ struct _dv_snapshot_t {
         char pathway [32];
     } permits [S_PERMITS_MAX];
     size_t permit_count;
+    char revoked [S_PERMITS_MAX][33];
+    size_t revoked_count;
 };
 
 dv_wait_entry_t *
@@ -154,6 +156,22 @@ dv_snapshot_may_send (dv_snapshot_t *self, const char *kind, const char *pathway
 {
     for (size_t i = 0; i < self->permit_count; i++)
         if (strcmp (self->permits [i].kind, kind) == 0 && strcmp (self->permits [i].pathway, pathway) == 0)
+            return true;
+    return false;
+}
+
+void
+dv_snapshot_revoke (dv_snapshot_t *self, const char *source_id)
+{
+    if (self->revoked_count < S_PERMITS_MAX && !dv_snapshot_revoked (self, source_id))
+        snprintf (self->revoked [self->revoked_count++], sizeof self->revoked [0], "%s", source_id);
+}
+
+bool
+dv_snapshot_revoked (dv_snapshot_t *self, const char *source_id)
+{
+    for (size_t i = 0; i < self->revoked_count; i++)
+        if (strcmp (self->revoked [i], source_id) == 0)
             return true;
     return false;
 }

@@ -87,6 +87,12 @@ void
 bool
     dv_snapshot_may_send (dv_snapshot_t *self, const char *kind, const char *pathway);
 
+//  A source whose key is revoked (read under its lock): its referrals are refused.
+void
+    dv_snapshot_revoke (dv_snapshot_t *self, const char *source_id);
+bool
+    dv_snapshot_revoked (dv_snapshot_t *self, const char *source_id);
+
 //  The capacity a decision of this (locked) program sees now.
 dv_capacity_t
     dv_snap_program_capacity (dv_snap_program_t *program);

@@ -212,11 +212,13 @@ BEGIN
          WHERE p.name = ANY (programs) ORDER BY p.name;
 END $$;
 
--- Lock these sources (id order) and return their last seq: decision events
--- appended in this transaction continue it, gap-free, in commit order.
-CREATE FUNCTION source_lock(sources text[]) RETURNS TABLE (id text, last_seq bigint)
+-- Lock these sources (id order) and return their last seq (decision events
+-- appended in this transaction continue it, gap-free, in commit order) and
+-- whether their key is revoked (a referral of a revoked key is refused in
+-- the transaction, whatever the daemon has heard of it yet).
+CREATE FUNCTION source_lock(sources text[]) RETURNS TABLE (id text, last_seq bigint, revoked boolean)
     LANGUAGE sql SECURITY DEFINER SET search_path = divert, pg_catalog AS $$
-    SELECT s.id, s.last_seq FROM source s WHERE s.id = ANY ($1) ORDER BY s.id FOR UPDATE
+    SELECT s.id, s.last_seq, s.revoked_at IS NOT NULL FROM source s WHERE s.id = ANY ($1) ORDER BY s.id FOR UPDATE
 $$;
 
 -- The active case managers of these programs (read under their locks).

@@ -86,7 +86,7 @@ s_decide (dv_snapshot_t *snapshot, const char *kind, dv_request_t *request, cons
 {
     dv_lookup_t none = { 0 };
     CHECKF (dv_request_valid (request), "the request is valid: %s", dv_request_error_message (request));
-    dv_decide_referral (snapshot, kind, dv_request_referral (request), dv_request_digest (request),
+    dv_decide_referral (snapshot, "src", kind, dv_request_referral (request), dv_request_digest (request),
                         lookup ? lookup : &none, entry_id, verdict);
 }
 
@@ -114,6 +114,7 @@ static const row_t s_rows [] = {
     { "community may not send arrest_diversion", "community", "arrest_diversion", "unsheltered", NULL, { 3, -1 }, 0, 0, "error:forbidden", NULL, NULL, NULL, 0 },
     { "court may not send community", "court", "community", "unsheltered", NULL, { 3, -1 }, 0, 0, "error:forbidden", NULL, NULL, NULL, 0 },
     { "a monitor kind sends nothing", "monitor", "pretrial_diversion", "unsheltered", NULL, { 3, -1 }, 0, 0, "error:forbidden", NULL, NULL, NULL, 0 },
+    { "a revoked key sends nothing", "revoked", "arrest_diversion", "unsheltered", NULL, { 3, -1 }, 0, 0, "error:forbidden", NULL, NULL, NULL, 0 },
     //  3. routing
     { "hotel goes to CO-LEAD", "police", "arrest_diversion", "hotel", NULL, { 3, -1 }, 4, 0, "accept", "accepted", "CO-LEAD", "cm-co", 0 },
     { "sheltered goes to the default program, out of scope", "police", "arrest_diversion", "sheltered", NULL, { 3, -1 }, 0, 0, "decline", "not_unsheltered", "LEAD", NULL, 0 },
@@ -165,7 +166,10 @@ TEST (test_rows)
         dv_snapshot_t *snapshot = s_site (r->loads, count, r->colead_load);
         dv_request_t *request = s_request (r->pathway, r->housing, r->extra);
         dv_verdict_t v;
-        s_decide (snapshot, r->kind, request, NULL, 77, &v);
+        //  "revoked": a police key revoked under its lock
+        if (strcmp (r->kind, "revoked") == 0)
+            dv_snapshot_revoke (snapshot, "src");
+        s_decide (snapshot, strcmp (r->kind, "revoked") ? r->kind : "police", request, NULL, 77, &v);
         char got [64];
         if (v.kind == DV_VERDICT_REFUSED)
             snprintf (got, sizeof got, "error:%s", v.error_code);
