@@ -506,6 +506,55 @@ TEST (feed_gap_free_with_two_daemons)
     dv_client_destroy (&police1);
 }
 
+//  A case-management key flooding requests it doesn't read is bounded like
+//  any sender: beyond 1000 waiting, `unavailable` (retry), and a source's
+//  referral meanwhile is decided.
+TEST (a_flooding_cms_key_is_bounded)
+{
+    const int total = 1600;
+    zsock_t *flooder = itest_dealer (t, "lead-cms", 0);
+    zsock_set_sndhwm (flooder, total + 100);
+    zsock_set_rcvhwm (flooder, total + 100);
+    //  The handshake first
+    zsock_send (flooder, "zs", "{\"v\":1,\"type\":\"ping\"}");
+    char *text = NULL;
+    CHECK (zsock_recv (flooder, "zs", &text) == 0);
+    zstr_free (&text);
+    for (int i = 0; i < total; i++)
+        zsock_send (flooder, "zs", "{\"v\":1,\"type\":\"caseload\",\"program\":\"LEAD\"}");
+    dv_client_t *other = itest_client (t, "spd", 0);
+    dv_client_set_timeout (other, 20000);
+    dv_client_set_attempts (other, 1);
+    int64_t asked = zclock_mono ();
+    json_t *reply = itest_ask (other, itest_referral ("arrest_diversion", "hotel"));
+    CHECKF (streq (itest_str (reply, "type"), "decision"), "another key's referral during the flood: %s",
+            itest_str (reply, "type"));
+    printf ("# another key's referral decided in %lld ms during the flood\n", (long long) (zclock_mono () - asked));
+    json_decref (reply);
+    dv_client_destroy (&other);
+    int caseloads = 0, unavailable = 0, other_replies = 0;
+    for (int i = 0; i < total; i++) {
+        if (zsock_recv (flooder, "zs", &text) != 0)
+            break;
+        json_t *answer = json_loads (text, 0, NULL);
+        if (streq (itest_str (answer, "type"), "caseload"))
+            caseloads++;
+        else
+        if (streq (itest_str (answer, "code"), "unavailable") && json_is_true (json_object_get (answer, "retry")))
+            unavailable++;
+        else
+            other_replies++;
+        json_decref (answer);
+        zstr_free (&text);
+    }
+    printf ("# flood of %d caseload requests: %d answered, %d unavailable\n", total, caseloads, unavailable);
+    CHECK_INT (caseloads + unavailable, total);
+    CHECK_INT (other_replies, 0);
+    CHECK (unavailable > 0);
+    CHECK (caseloads >= 1000);
+    zsock_destroy (&flooder);
+}
+
 TEST (a_revoked_cms_key_loses_everything)
 {
     dv_subscriber_t *sub = dv_subscriber_new (itest_decisions (t, 0), itest_server_cert (t),
@@ -564,6 +613,7 @@ main (void)
     RUN (an_exit_promotes_at_once);
     RUN (subscriptions_narrowed_to_the_keys_programs);
     RUN (feed_gap_free_with_two_daemons);
+    RUN (a_flooding_cms_key_is_bounded);
     RUN (a_revoked_cms_key_loses_everything);
     dv_client_destroy (&police);
     dv_client_destroy (&community);
