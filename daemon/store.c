@@ -11,6 +11,8 @@
 #define BACKOFF_MAX_MS 5000
 #define HEALTH_CHECK_MS 1000    //  idle connection check, so `ping` tells the truth
 #define REVOCATION_MS 15000     //  re-read revoked keys at least this often (protocol: 60 s)
+#define PURGE_MS 86400000       //  purge = daily
+#define PURGE_RETRY_MS 3600000  //  after a failed purge
 
 typedef struct {
     zsock_t *pipe;
@@ -30,6 +32,8 @@ typedef struct {
     char *revoked;              //  the revoked identities last told to the server (NULL: none yet)
     bool feed_due;              //  an enrollment change was committed: publish the feed
     json_t *feed_positions;     //  {"LEAD": seq, ...}: the last enrollment events published
+    bool purge_daily;           //  config purge = daily
+    int64_t next_purge;         //  zclock_mono() of the next purge (0: after connecting)
 } s_store_t;
 
 typedef enum { S_OK, S_RETRY, S_FAILED } s_result_t;
@@ -354,6 +358,27 @@ s_maintain (s_store_t *self)
         json_decref (events);
 }
 
+//  The daily purge of personal data past the site's retention (one
+//  statement: divert.purge keeps the rules and records the run).
+static void
+s_purge (s_store_t *self)
+{
+    const char *params [] = { self->decided_by };
+    json_t *run = dv_db_json (self->db,
+        "SELECT jsonb_build_object('id', r -> 'purge_id', 'referrals', jsonb_array_length(r -> 'referrals'),"
+        " 'persons', r -> 'persons') FROM divert.purge($1, false) AS r", 1, params);
+    self->next_purge = zclock_mono () + (run ? PURGE_MS : PURGE_RETRY_MS);
+    if (run)
+        dv_log_notice ("purge %lld: the personal data of %lld referral(s) and %lld person(s) past the retention"
+                       " was removed", (long long) json_integer_value (json_object_get (run, "id")),
+                       (long long) json_integer_value (json_object_get (run, "referrals")),
+                       (long long) json_integer_value (json_object_get (run, "persons")));
+    else
+        dv_log_warning ("the daily purge failed (again in an hour): %s (SQLSTATE %s)", dv_db_error (self->db),
+                        *dv_db_sqlstate (self->db) ? dv_db_sqlstate (self->db) : "none");
+    json_decref (run);
+}
+
 //  Publish the enrollment events committed since the last ones published,
 //  by whoever made them (enrollments.h).
 static void
@@ -523,6 +548,7 @@ dv_store_actor (zsock_t *pipe, void *args)
     self.db = dv_db_new (store_args->conninfo, "divertd");
     self.decided_by = strdup (store_args->decided_by);
     self.recheck_ms = store_args->recheck_ms > 0 ? store_args->recheck_ms : 60000;
+    self.purge_daily = store_args->purge_daily;
     zsock_signal (pipe, 0);
 
     bool terminated = false;
@@ -538,6 +564,8 @@ dv_store_actor (zsock_t *pipe, void *args)
         }
         if (dv_db_connected (self.db) && self.feed_due)
             s_publish_feed (&self);
+        if (self.purge_daily && dv_db_connected (self.db) && zclock_mono () >= self.next_purge)
+            s_purge (&self);
         zmq_pollitem_t items [2] = {
             { zsock_resolve (pipe), 0, ZMQ_POLLIN, 0 },
             { NULL, dv_db_connected (self.db) ? PQsocket (dv_db_conn (self.db)) : -1, ZMQ_POLLIN, 0 }

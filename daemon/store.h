@@ -19,6 +19,10 @@
     of every revoked key (view divert.revoked_identity) and tells the server
     when they changed.
 
+    With purge = daily it runs divert.purge (sql/008_retention.sql) after
+    connecting and then once a day: the personal data of referrals past the
+    site's retention is removed and the run recorded.
+
     It answers the case-management requests and publishes the enrollment
     feed: it LISTENs on divert_enrollment and, on a notification, after
     every reconnect and on the re-check timer, hands the server every
@@ -50,6 +54,7 @@ typedef struct {
     const char *conninfo;       //  libpq conninfo ("" = environment)
     const char *decided_by;     //  recorded with each event, e.g. "divertd@host:pid"
     int64_t recheck_ms;         //  the waitlist re-check timer (config waitlist_recheck)
+    bool purge_daily;           //  config purge = daily: divert.purge once a day
 } dv_store_args_t;
 
 //  zactor_new (dv_store_actor, &args): args must live until the actor has started.
