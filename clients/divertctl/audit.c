@@ -132,12 +132,12 @@ s_purges (dv_db_t *db, bool json)
     if (json_array_size (rows) == 0)
         printf ("no purge has run (divertctl purge, or divertd with purge = daily)\n");
     else
-        printf ("  %5s  %-19s  %-28s  %-9s  %-24s  %9s  %7s\n", "purge", "when", "by", "retention",
+        printf ("  %5s  %-19s  %-34s  %-9s  %-24s  %9s  %7s\n", "purge", "when", "by", "retention",
                 "last changed before", "referrals", "persons");
     size_t index;
     json_t *row;
     json_array_foreach (rows, index, row)
-        printf ("  %5d  %-19s  %-28s  %-9s  %-24s  %9d  %7d\n", ctl_int (row, "id"), ctl_str (row, "local_time"),
+        printf ("  %5d  %-19s  %-34s  %-9s  %-24s  %9d  %7d\n", ctl_int (row, "id"), ctl_str (row, "local_time"),
                 ctl_str (row, "actor"), ctl_str (row, "retention"), ctl_str (row, "cutoff"),
                 ctl_int (row, "referrals"), ctl_int (row, "persons"));
     json_decref (rows);
