@@ -47,7 +47,7 @@ LIBS         = $(PKG_LIBS) -lpthread -lm
 COMMON_OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard common/*.c))
 DAEMON_OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard daemon/*.c))
 SUPPORT_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tests/support/*.c))
-CLIENTS     := divertctl divert-submit divert-watch
+CLIENTS     := divertctl divert-submit divert-watch divert-cms
 BINS        := $(BUILD)/bin/divertd $(addprefix $(BUILD)/bin/,$(CLIENTS))
 UNIT_TESTS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 IT_TESTS    := $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(wildcard tests/integration/it_*.c))
@@ -83,9 +83,13 @@ $(BUILD)/bin/$(1): $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard clients/$(1)/*.c))
 endef
 $(foreach c,$(CLIENTS),$(eval $(call client_rule,$(c))))
 
-$(BUILD)/tests/%: tests/unit/%.c $(LIB)
+# The daemon's decision core is pure (no database, no sockets): its unit
+# tests link it directly.
+CORE_OBJ    := $(BUILD)/obj/daemon/decide.o $(BUILD)/obj/daemon/snapshot.o
+
+$(BUILD)/tests/%: tests/unit/%.c $(CORE_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests/support $(ALL_LDFLAGS) -o $@ $< $(LIB) $(LIBS)
+	$(CC) $(ALL_CFLAGS) -Itests/support -Idaemon $(ALL_LDFLAGS) -o $@ $< $(CORE_OBJ) $(LIB) $(LIBS)
 
 $(BUILD)/tests/%: tests/integration/%.c $(SUPPORT_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
@@ -101,6 +105,8 @@ $(BUILD)/tests/%: tests/bench/%.c $(SUPPORT_OBJ) $(LIB)
 
 tests-built: $(BINS) $(UNIT_TESTS) $(IT_TESTS) $(FAULT_TESTS) $(BENCHES)
 .PHONY: tests-built
+# Objects only pattern rules need are kept, not rebuilt every run.
+.SECONDARY: $(SUPPORT_OBJ)
 
 # The sanitizer build of everything the tests run.
 asan:

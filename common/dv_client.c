@@ -7,6 +7,9 @@
     the same bytes again; an `unavailable` error is retried after a backoff
     (200 ms doubling to 2 s). Every send counts toward the attempts.
 
+    The case-management helpers (dv_client_enrollments and the others) only
+    build a request object and hand it to dv_client_request().
+
     A dv_subscriber_t is a CURVE SUB socket on the decisions endpoint; each
     event is two frames, [topic, json].
 
@@ -434,6 +437,110 @@ dv_client_request (dv_client_t *self, json_t *request)
                          self->attempts_used, self->attempts_used == 1? "": "s");
     }
     return reply;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Case-management requests
+
+//  True when a required argument is there, else sets an error naming it.
+
+static bool
+s_given (const char *request, const char *name, const char *value)
+{
+    if (value && *value)
+        return true;
+    s_set_error ("%s: no %s given", request, name);
+    return false;
+}
+
+//  {"v":1,"type":TYPE, name: value, ...} from NULL-terminated name/value
+//  pairs; a NULL value leaves its field out. NULL (with an error) when a
+//  value is not UTF-8 text, which JSON cannot carry.
+
+static json_t *
+s_request_new (const char *type, ...)
+{
+    json_t *request = json_pack ("{s:i, s:s}", "v", 1, "type", type);
+    va_list args;
+    va_start (args, type);
+    const char *name;
+    while (request && (name = va_arg (args, const char *))) {
+        const char *value = va_arg (args, const char *);
+        if (value && json_object_set_new (request, name, json_string (value)) != 0) {
+            s_set_error ("%s: %s is not UTF-8 text", type, name);
+            json_decref (request);
+            request = NULL;
+        }
+    }
+    va_end (args);
+    return request;
+}
+
+//  Send a request made here and drop it.
+
+static json_t *
+s_request_send (dv_client_t *self, json_t *request)
+{
+    if (!request)
+        return NULL;
+    json_t *reply = dv_client_request (self, request);
+    json_decref (request);
+    return reply;
+}
+
+json_t *
+dv_client_enrollments (dv_client_t *self, const char *program, int64_t since_seq, int limit)
+{
+    if (!self || !s_given ("enrollments", "program", program))
+        return NULL;
+    if (since_seq < 0 || limit < 0) {
+        s_set_error ("enrollments: %s must not be negative", since_seq < 0? "since_seq": "limit");
+        return NULL;
+    }
+    json_t *request = s_request_new ("enrollments", "program", program, NULL);
+    if (request) {
+        json_object_set_new (request, "since_seq", json_integer (since_seq));
+        if (limit > 0)
+            json_object_set_new (request, "limit", json_integer (limit));
+    }
+    return s_request_send (self, request);
+}
+
+json_t *
+dv_client_enrollment (dv_client_t *self, const char *source_id, const char *referral_id,
+                      const char *change, const char *reason, const char *at)
+{
+    if (!self
+    ||  !s_given ("enrollment", "source_id", source_id)
+    ||  !s_given ("enrollment", "referral_id", referral_id)
+    ||  !s_given ("enrollment", "change", change))
+        return NULL;
+    return s_request_send (self, s_request_new ("enrollment",
+        "source_id", source_id, "referral_id", referral_id, "change", change,
+        "reason", reason, "at", at, NULL));
+}
+
+json_t *
+dv_client_transfer (dv_client_t *self, const char *source_id, const char *referral_id,
+                    const char *case_manager)
+{
+    if (!self
+    ||  !s_given ("transfer", "source_id", source_id)
+    ||  !s_given ("transfer", "referral_id", referral_id)
+    ||  !s_given ("transfer", "case_manager", case_manager))
+        return NULL;
+    return s_request_send (self, s_request_new ("transfer",
+        "source_id", source_id, "referral_id", referral_id,
+        "case_manager", case_manager, NULL));
+}
+
+json_t *
+dv_client_caseload (dv_client_t *self, const char *program)
+{
+    if (!self || !s_given ("caseload", "program", program))
+        return NULL;
+    return s_request_send (self, s_request_new ("caseload", "program", program, NULL));
 }
 
 

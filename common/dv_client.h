@@ -9,6 +9,11 @@
     (backoff) and sends again. A dv_subscriber_t receives events from the
     decisions socket.
 
+    A case-management system (a `cms` key) uses the four request helpers
+    dv_client_enrollments, dv_client_enrollment, dv_client_transfer and
+    dv_client_caseload: each builds its request and sends it with
+    dv_client_request(), so it gets the same retries (the same bytes again).
+
     Keys are CZMQ certificate files (zcert_save format): the server's public
     certificate, and the client's certificate whose secret is in PATH_secret.
 */
@@ -17,6 +22,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <jansson.h>
 
 typedef struct _dv_client_t dv_client_t;
@@ -53,6 +59,36 @@ json_t *
 //  How many sends the last dv_client_request() took (1 = no retry).
 int
     dv_client_attempts_used (dv_client_t *self);
+
+//  Case-management requests (protocol.md, "Case-management systems"). Each
+//  builds the request, sends it with dv_client_request() (Lazy Pirate, the
+//  same request on every attempt) and returns the reply object (caller owns
+//  it): the expected reply or an `error` reply. NULL when no reply came or an
+//  argument is missing (dv_client_last_error() says which); nothing is sent
+//  then. Optional arguments are left out of the request when NULL (or, for
+//  limit, 0).
+
+//  The program's enrollment events with seq > since_seq (>= 0), at most
+//  `limit` of them (0 = the daemon's default, 100; at most 500). Ask again
+//  with since_seq = the reply's next_seq while its `more` is true.
+json_t *
+    dv_client_enrollments (dv_client_t *self, const char *program, int64_t since_seq,
+                           int limit);
+
+//  Record a change to an enrollment: change is intake_completed, in_the_wind,
+//  re_engaged or exited; reason (exited only) and at (RFC 3339) are optional.
+json_t *
+    dv_client_enrollment (dv_client_t *self, const char *source_id, const char *referral_id,
+                          const char *change, const char *reason, const char *at);
+
+//  Move an open enrollment to another case manager of the same program.
+json_t *
+    dv_client_transfer (dv_client_t *self, const char *source_id, const char *referral_id,
+                        const char *case_manager);
+
+//  The program's open caseload, without personal data, at a feed position.
+json_t *
+    dv_client_caseload (dv_client_t *self, const char *program);
 
 //  Send raw bytes as the request frame, one attempt, and return the reply
 //  frame as a string (caller frees), or NULL on timeout. For tests and tools.

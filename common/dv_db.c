@@ -129,6 +129,15 @@ s_set_result_error (dv_db_t *self, const PGresult *result)
         s_set_error (self, primary ? primary : PQresStatus (PQresultStatus (result)));
 }
 
+//  After a failure: is the connection gone? (no SQLSTATE, class 08, 57P)
+static void
+s_check_connection (dv_db_t *self)
+{
+    if (PQstatus (self->conn) != CONNECTION_OK || self->sqlstate [0] == 0
+    ||  strncmp (self->sqlstate, "08", 2) == 0 || strncmp (self->sqlstate, "57P", 3) == 0)
+        dv_db_disconnect (self);
+}
+
 PGresult *
 dv_db_exec (dv_db_t *self, const char *sql, int nparams, const char *const *params)
 {
@@ -153,10 +162,73 @@ dv_db_exec (dv_db_t *self, const char *sql, int nparams, const char *const *para
     //  A connection that failed this way is gone, even when libpq still calls
     //  it OK: no SQLSTATE (the server closed it), class 08 (connection
     //  exception) or 57P (the server is shutting down or restarting).
-    if (PQstatus (self->conn) != CONNECTION_OK || self->sqlstate [0] == 0
-    ||  strncmp (self->sqlstate, "08", 2) == 0 || strncmp (self->sqlstate, "57P", 3) == 0)
-        dv_db_disconnect (self);
+    s_check_connection (self);
     return NULL;
+}
+
+int
+dv_db_pipeline (dv_db_t *self, size_t count, const dv_db_stmt_t *statements, PGresult **results)
+{
+    self->sqlstate [0] = 0;
+    for (size_t i = 0; i < count; i++)
+        results [i] = NULL;
+    if (!self->conn) {
+        s_set_error (self, "not connected to the database");
+        return -1;
+    }
+    bool sent = PQenterPipelineMode (self->conn) == 1;
+    for (size_t i = 0; sent && i < count; i++)
+        sent = PQsendQueryParams (self->conn, statements [i].sql, statements [i].nparams, NULL,
+                                  statements [i].params, NULL, NULL, 0) == 1;
+    if (!sent || PQpipelineSync (self->conn) != 1) {
+        s_set_error (self, PQerrorMessage (self->conn));
+        dv_db_disconnect (self);
+        return -1;
+    }
+    bool failed = false, lost = false;
+    for (size_t i = 0; i < count && !lost; i++) {
+        PGresult *result = PQgetResult (self->conn);
+        if (!result) {
+            lost = true;
+            break;
+        }
+        ExecStatusType status = PQresultStatus (result);
+        if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
+            results [i] = result;
+        else {
+            if (!failed) {
+                if (PQresultErrorField (result, PG_DIAG_SQLSTATE))
+                    s_set_result_error (self, result);
+                else
+                    s_set_error (self, status == PGRES_PIPELINE_ABORTED ? "aborted" : PQerrorMessage (self->conn));
+            }
+            failed = true;
+            PQclear (result);
+        }
+        //  The end of this statement's results
+        while ((result = PQgetResult (self->conn)))
+            PQclear (result);
+    }
+    //  The sync point, then back to normal mode
+    PGresult *sync = lost ? NULL : PQgetResult (self->conn);
+    if (!sync || PQresultStatus (sync) != PGRES_PIPELINE_SYNC)
+        lost = true;
+    PQclear (sync);
+    if (lost || PQexitPipelineMode (self->conn) != 1) {
+        if (!failed)
+            s_set_error (self, PQerrorMessage (self->conn));
+        for (size_t i = 0; i < count; i++) {
+            PQclear (results [i]);
+            results [i] = NULL;
+        }
+        dv_db_disconnect (self);
+        return -1;
+    }
+    if (failed) {
+        s_check_connection (self);
+        return -1;
+    }
+    return 0;
 }
 
 int

@@ -12,7 +12,7 @@
 #include <jansson.h>
 
 //  The schema version this build knows: the number of sql/NNN_*.sql files.
-#define DV_SCHEMA_VERSION 8
+#define DV_SCHEMA_VERSION 9
 
 typedef struct _dv_db_t dv_db_t;
 
@@ -47,6 +47,22 @@ const char *
 //  disconnects, so dv_db_connected() turns false and the caller reconnects.
 PGresult *
     dv_db_exec (dv_db_t *self, const char *sql, int nparams, const char *const *params);
+
+//  One statement of a pipeline.
+typedef struct {
+    const char *sql;
+    int nparams;
+    const char *const *params;
+} dv_db_stmt_t;
+
+//  Run statements in one round trip (libpq's pipeline mode): all are sent,
+//  then every result read. results [i] gets statement i's result when it
+//  succeeded (caller PQclear()s it), else NULL. Returns 0 when all
+//  succeeded, else -1 with dv_db_error() / dv_db_sqlstate() of the first
+//  failure (the ones after it in the same transaction are aborted). A
+//  connection-class failure disconnects, as dv_db_exec does.
+int
+    dv_db_pipeline (dv_db_t *self, size_t count, const dv_db_stmt_t *statements, PGresult **results);
 
 //  Run a statement that returns no rows; 0 or -1.
 int

@@ -12,6 +12,7 @@
 #include <czmq.h>
 #include <jansson.h>
 #include "dv_request.h"
+#include "decide.h"
 
 //  Who sent a request: from the connection's ZAP User-Id ("kind:id").
 typedef struct {
@@ -27,6 +28,7 @@ typedef struct {
     dv_request_t *request;
     dv_sender_t sender;
     json_t *reply;           //  set by the store
+    dv_verdict_t verdict;    //  a referral: the decision on it (decide.h)
 } dv_job_t;
 
 typedef struct {

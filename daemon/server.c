@@ -195,7 +195,7 @@ s_dispatch (dv_server_t *self)
     zhashx_destroy (&seen);
     zhashx_destroy (&taken);
     self->store_busy = true;
-    zsock_send (self->store, "sp", "BATCH", batch);
+    dv_store_send_batch (self->store, batch);
 }
 
 static void
@@ -209,16 +209,6 @@ s_publish (dv_server_t *self, json_t *events)
         zstr_send (self->decisions, event);
         free (event);
     }
-}
-
-//  The pointer a "sp" picture carried across the actor pipe.
-static void *
-s_pop_pointer (zmsg_t *msg)
-{
-    zframe_t *frame = zmsg_pop (msg);
-    void *pointer = frame && zframe_size (frame) == sizeof (void *) ? *(void **) zframe_data (frame) : NULL;
-    zframe_destroy (&frame);
-    return pointer;
 }
 
 //  ---------------------------------------------------------------------------
@@ -263,70 +253,56 @@ s_set_revoked (dv_server_t *self, const char *text)
     free (copy);
 }
 
+//  One message of the store (store.h), each with its handler.
+static void
+s_store_done (dv_server_t *self, dv_batch_t *batch)
+{
+    for (size_t i = 0; i < batch->count; i++) {
+        dv_job_t *job = batch->jobs [i];
+        s_count_queued (self, job->sender.user_id, -1);
+        s_log_reply (self, job);
+        s_send_reply (self, &job->routing_id, job->reply);
+    }
+    s_publish (self, batch->events);
+    self->store_busy = false;
+    s_dispatch (self);
+}
+
+static void
+s_store_db (dv_server_t *self, bool up)
+{
+    self->db_up = up;
+    if (self->db_up && !self->ready) {
+        self->ready = true;
+        dv_log_notice ("ready: intake %s, decisions %s", self->config.intake, self->config.decisions);
+        sd_notify (0, "READY=1");
+    }
+    s_update_status (self);
+}
+
 static int
 s_store_ready (zloop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
     dv_server_t *self = (dv_server_t *) arg;
-    char *command = NULL, *text = NULL;
-    zmsg_t *msg = zmsg_recv (reader);
-    if (!msg)
-        return -1;
-    command = zmsg_popstr (msg);
-    if (command && streq (command, "DONE")) {
-        dv_batch_t *batch = (dv_batch_t *) s_pop_pointer (msg);
-        for (size_t i = 0; i < batch->count; i++) {
-            dv_job_t *job = batch->jobs [i];
-            s_count_queued (self, job->sender.user_id, -1);
-            s_log_reply (self, job);
-            s_send_reply (self, &job->routing_id, job->reply);
-        }
-        s_publish (self, batch->events);
-        dv_batch_destroy (&batch);
-        self->store_busy = false;
-        s_dispatch (self);
+    dv_store_msg_t msg;
+    if (dv_store_recv (reader, &msg) != 0)
+        return 0;
+    int rc = 0;
+    switch (msg.kind) {
+        case DV_STORE_DONE:      s_store_done (self, msg.batch); break;
+        case DV_STORE_EVENTS:    s_publish (self, msg.events); break;
+        case DV_STORE_WAITLISTS: dv_stats_set_waitlists (self->stats, msg.text); break;
+        case DV_STORE_REVOKED:   s_set_revoked (self, msg.text); break;
+        case DV_STORE_DB:        s_store_db (self, msg.db_up); break;
+        case DV_STORE_FATAL:
+            dv_log_error ("%s", msg.text);
+            self->exit_code = 1;
+            rc = -1;
+            break;
     }
-    else
-    if (command && streq (command, "EVENTS")) {
-        //  Later decisions the store committed: promotions, expiries, lapses
-        json_t *events = (json_t *) s_pop_pointer (msg);
-        s_publish (self, events);
-        json_decref (events);
-    }
-    else
-    if (command && streq (command, "WAITLISTS")) {
-        text = zmsg_popstr (msg);
-        dv_stats_set_waitlists (self->stats, text);
-    }
-    else
-    if (command && streq (command, "REVOKED")) {
-        text = zmsg_popstr (msg);
-        s_set_revoked (self, text ? text : "");
-    }
-    else
-    if (command && streq (command, "DB")) {
-        text = zmsg_popstr (msg);
-        self->db_up = text && streq (text, "up");
-        if (self->db_up && !self->ready) {
-            self->ready = true;
-            dv_log_notice ("ready: intake %s, decisions %s", self->config.intake, self->config.decisions);
-            sd_notify (0, "READY=1");
-        }
-        s_update_status (self);
-    }
-    else
-    if (command && streq (command, "FATAL")) {
-        text = zmsg_popstr (msg);
-        dv_log_error ("%s", text ? text : "fatal database condition");
-        self->exit_code = 1;
-        free (command); free (text);
-        zmsg_destroy (&msg);
-        return -1;
-    }
-    free (command);
-    free (text);
-    zmsg_destroy (&msg);
-    return 0;
+    dv_store_msg_clear (&msg);
+    return rc;
 }
 
 //  ---------------------------------------------------------------------------

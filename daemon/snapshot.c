@@ -1,69 +1,57 @@
-/*  snapshot — one intake transaction's view of programs and capacity.
-    See snapshot.h. */
+/*  snapshot — what one decision transaction sees. See snapshot.h. */
 #include "snapshot.h"
-#include "dv_program.h"
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#define S_PERMITS_MAX 32
+
 struct _dv_snapshot_t {
-    json_t *json;
     int64_t now_us;
-    size_t program_count;
     dv_snap_program_t *programs;
+    size_t program_count, program_alloc;
+    struct {
+        char kind [16];
+        char pathway [32];
+    } permits [S_PERMITS_MAX];
+    size_t permit_count;
+    char revoked [S_PERMITS_MAX][33];
+    size_t revoked_count;
 };
 
-static int
-s_int (json_t *object, const char *key, int fallback)
+dv_wait_entry_t *
+dv_wait_list_add (dv_wait_list_t *list, const dv_wait_entry_t *entry)
 {
-    json_t *value = json_object_get (object, key);
-    return json_is_integer (value) ? (int) json_integer_value (value) : fallback;
+    if (list->count == list->alloc) {
+        list->alloc = list->alloc ? list->alloc * 2 : 64;
+        list->entries = realloc (list->entries, list->alloc * sizeof (dv_wait_entry_t));
+    }
+    list->entries [list->count] = *entry;
+    return &list->entries [list->count++];
 }
 
-static void
-s_load_program (dv_snap_program_t *p, json_t *j)
+void
+dv_wait_list_remove (dv_wait_list_t *list, int64_t id)
 {
-    json_t *policy = json_object_get (j, "policy");     //  the divert.program row
-    dv_program_load (&p->policy, policy);
-    p->is_default = json_is_true (json_object_get (policy, "is_default"));
-    p->waitlist_ttl_us = json_integer_value (json_object_get (j, "waitlist_ttl_us"));
-    p->exits_90d = s_int (j, "exits_90d", 0);
-    json_t *cms = json_object_get (j, "cms");
-    p->cm_count = json_array_size (cms);
-    p->cms = calloc (p->cm_count ? p->cm_count : 1, sizeof (dv_cm_t));
-    for (size_t i = 0; i < p->cm_count; i++) {
-        json_t *cm = json_array_get (cms, i);
-        p->cms [i].id = json_string_value (json_object_get (cm, "id"));
-        p->cms [i].caseload = s_int (cm, "caseload", 0);
-        p->cms [i].last_assigned = json_integer_value (json_object_get (cm, "last_assigned_us"));
-    }
-    json_t *waitlist = json_object_get (j, "waitlist");
-    p->wait_count = json_array_size (waitlist);
-    p->wait_alloc = p->wait_count + 16;
-    p->waitlist = calloc (p->wait_alloc, sizeof (dv_wait_entry_t));
-    for (size_t i = 0; i < p->wait_count; i++) {
-        json_t *w = json_array_get (waitlist, i);
-        p->waitlist [i].id = json_integer_value (json_object_get (w, "id"));
-        p->waitlist [i].tier = s_int (w, "tier", 3);
-        p->waitlist [i].score = s_int (w, "score", 0);
-        p->waitlist [i].received_us = json_integer_value (json_object_get (w, "received_us"));
-    }
+    for (size_t i = 0; i < list->count; i++)
+        if (list->entries [i].id == id) {
+            list->entries [i] = list->entries [--list->count];
+            return;
+        }
+}
+
+void
+dv_wait_list_clear (dv_wait_list_t *list)
+{
+    free (list->entries);
+    *list = (dv_wait_list_t) { NULL, 0, 0 };
 }
 
 dv_snapshot_t *
-dv_snapshot_new (json_t *json)
+dv_snapshot_new (int64_t now_us)
 {
-    json_t *programs = json_object_get (json, "programs");
-    if (!json_is_object (json) || !json_is_array (programs) || json_array_size (programs) == 0) {
-        json_decref (json);
-        return NULL;
-    }
     dv_snapshot_t *self = calloc (1, sizeof *self);
-    self->json = json;
-    self->now_us = json_integer_value (json_object_get (json, "now_us"));
-    self->program_count = json_array_size (programs);
-    self->programs = calloc (self->program_count, sizeof (dv_snap_program_t));
-    for (size_t i = 0; i < self->program_count; i++)
-        s_load_program (&self->programs [i], json_array_get (programs, i));
+    self->now_us = now_us;
     return self;
 }
 
@@ -74,10 +62,9 @@ dv_snapshot_destroy (dv_snapshot_t **self_p)
         dv_snapshot_t *self = *self_p;
         for (size_t i = 0; i < self->program_count; i++) {
             free (self->programs [i].cms);
-            free (self->programs [i].waitlist);
+            free (self->programs [i].cm_names);
         }
         free (self->programs);
-        json_decref (self->json);
         free (self);
         *self_p = NULL;
     }
@@ -87,6 +74,37 @@ int64_t
 dv_snapshot_now_us (dv_snapshot_t *self)
 {
     return self->now_us;
+}
+
+dv_snap_program_t *
+dv_snapshot_add_program (dv_snapshot_t *self, const dv_program_t *policy, bool is_default,
+                         int64_t waitlist_ttl_us, int exits_90d, dv_wait_list_t *waitlist)
+{
+    if (self->program_count == self->program_alloc) {
+        self->program_alloc = self->program_alloc ? self->program_alloc * 2 : 8;
+        self->programs = realloc (self->programs, self->program_alloc * sizeof (dv_snap_program_t));
+    }
+    dv_snap_program_t *program = &self->programs [self->program_count++];
+    *program = (dv_snap_program_t) {
+        .policy = policy, .is_default = is_default, .waitlist_ttl_us = waitlist_ttl_us,
+        .exits_90d = exits_90d, .waitlist = waitlist
+    };
+    return program;
+}
+
+void
+dv_snap_program_lock (dv_snap_program_t *program, const dv_cm_t *cms, const char *const *names,
+                      size_t count, int waitlist_open)
+{
+    free (program->cms);
+    free (program->cm_names);
+    program->cms = calloc (count ? count : 1, sizeof (dv_cm_t));
+    program->cm_names = calloc (count ? count : 1, sizeof (char *));
+    memcpy (program->cms, cms, count * sizeof (dv_cm_t));
+    memcpy (program->cm_names, names, count * sizeof (char *));
+    program->cm_count = count;
+    program->waitlist_open = waitlist_open;
+    program->locked = true;
 }
 
 size_t
@@ -105,7 +123,7 @@ dv_snap_program_t *
 dv_snapshot_program_named (dv_snapshot_t *self, const char *name)
 {
     for (size_t i = 0; name && i < self->program_count; i++)
-        if (strcmp (self->programs [i].policy.name, name) == 0)
+        if (strcmp (self->programs [i].policy->name, name) == 0)
             return &self->programs [i];
     return NULL;
 }
@@ -113,9 +131,9 @@ dv_snapshot_program_named (dv_snapshot_t *self, const char *name)
 dv_snap_program_t *
 dv_snapshot_route (dv_snapshot_t *self, dv_housing_t housing)
 {
-    dv_snap_program_t *fallback = &self->programs [0];
+    dv_snap_program_t *fallback = self->program_count ? &self->programs [0] : NULL;
     for (size_t i = 0; i < self->program_count; i++) {
-        if (self->programs [i].policy.accepts_housing [housing])
+        if (self->programs [i].policy->accepts_housing [housing])
             return &self->programs [i];
         if (self->programs [i].is_default)
             fallback = &self->programs [i];
@@ -123,37 +141,45 @@ dv_snapshot_route (dv_snapshot_t *self, dv_housing_t housing)
     return fallback;
 }
 
-json_t *
-dv_snapshot_source (dv_snapshot_t *self, const char *source_id)
+void
+dv_snapshot_permit (dv_snapshot_t *self, const char *kind, const char *pathway)
 {
-    size_t index;
-    json_t *source;
-    json_array_foreach (json_object_get (self->json, "sources"), index, source) {
-        const char *id = json_string_value (json_object_get (source, "id"));
-        if (id && strcmp (id, source_id) == 0)
-            return source;
+    if (self->permit_count < S_PERMITS_MAX) {
+        snprintf (self->permits [self->permit_count].kind, sizeof self->permits [0].kind, "%s", kind);
+        snprintf (self->permits [self->permit_count].pathway, sizeof self->permits [0].pathway, "%s", pathway);
+        self->permit_count++;
     }
-    return NULL;
 }
 
-json_t *
-dv_snapshot_referral (dv_snapshot_t *self, const char *source_id, const char *referral_id)
+bool
+dv_snapshot_may_send (dv_snapshot_t *self, const char *kind, const char *pathway)
 {
-    size_t index;
-    json_t *referral;
-    json_array_foreach (json_object_get (self->json, "referrals"), index, referral) {
-        const char *source = json_string_value (json_object_get (referral, "source"));
-        const char *id = json_string_value (json_object_get (referral, "referral_id"));
-        if (source && id && strcmp (source, source_id) == 0 && strcmp (id, referral_id) == 0)
-            return referral;
-    }
-    return NULL;
+    for (size_t i = 0; i < self->permit_count; i++)
+        if (strcmp (self->permits [i].kind, kind) == 0 && strcmp (self->permits [i].pathway, pathway) == 0)
+            return true;
+    return false;
 }
 
-json_t *
-dv_snapshot_person (dv_snapshot_t *self, size_t index)
+void
+dv_snapshot_revoke (dv_snapshot_t *self, const char *source_id)
 {
-    return json_array_get (json_object_get (self->json, "persons"), index);
+    if (self->revoked_count < S_PERMITS_MAX && !dv_snapshot_revoked (self, source_id))
+        snprintf (self->revoked [self->revoked_count++], sizeof self->revoked [0], "%s", source_id);
+}
+
+bool
+dv_snapshot_revoked (dv_snapshot_t *self, const char *source_id)
+{
+    for (size_t i = 0; i < self->revoked_count; i++)
+        if (strcmp (self->revoked [i], source_id) == 0)
+            return true;
+    return false;
+}
+
+dv_capacity_t
+dv_snap_program_capacity (dv_snap_program_t *program)
+{
+    return dv_policy_capacity (program->policy, program->cms, program->cm_count, program->waitlist_open);
 }
 
 void
@@ -164,80 +190,19 @@ dv_snap_program_assign (dv_snap_program_t *program, int cm_index, int64_t now_us
 }
 
 int
-dv_snap_program_effective_score (dv_snap_program_t *program, const dv_wait_entry_t *entry,
-                                 int64_t now_us)
-{
-    int64_t days = (now_us - entry->received_us) / (86400LL * 1000000LL);
-    int score = entry->score + dv_policy_aging (&program->policy, days > 100000 ? 100000 : (int) days);
-    return score > 100 ? 100 : score;
-}
-
-//  True when a goes before b in promotion order: tier ascending, then
-//  aging-adjusted score descending, then received time ascending.
-static bool
-s_before (dv_snap_program_t *program, const dv_wait_entry_t *a, const dv_wait_entry_t *b,
-          int64_t now_us)
-{
-    if (a->tier != b->tier)
-        return a->tier < b->tier;
-    int sa = dv_snap_program_effective_score (program, a, now_us);
-    int sb = dv_snap_program_effective_score (program, b, now_us);
-    if (sa != sb)
-        return sa > sb;
-    if (a->received_us != b->received_us)
-        return a->received_us < b->received_us;
-    return a->id != 0 && (b->id == 0 || a->id < b->id);
-}
-
-static int
-s_position_of (dv_snap_program_t *program, const dv_wait_entry_t *entry, int64_t now_us)
-{
-    int position = 1;
-    for (size_t i = 0; i < program->wait_count; i++)
-        if (&program->waitlist [i] != entry && s_before (program, &program->waitlist [i], entry, now_us))
-            position++;
-    return position;
-}
-
-int
 dv_snap_program_wait (dv_snap_program_t *program, const dv_wait_entry_t *entry, int64_t now_us)
 {
-    if (program->wait_count == program->wait_alloc) {
-        program->wait_alloc *= 2;
-        program->waitlist = realloc (program->waitlist, program->wait_alloc * sizeof (dv_wait_entry_t));
-    }
-    program->waitlist [program->wait_count] = *entry;
-    return s_position_of (program, &program->waitlist [program->wait_count++], now_us);
+    dv_wait_entry_t *added = dv_wait_list_add (program->waitlist, entry);
+    program->waitlist_open++;
+    return dv_waitlist_position (program->policy, program->waitlist->entries, program->waitlist->count,
+                                 added, now_us);
 }
 
 const dv_wait_entry_t *
 dv_snap_program_entry (dv_snap_program_t *program, int64_t entry_id)
 {
-    for (size_t i = 0; i < program->wait_count; i++)
-        if (program->waitlist [i].id == entry_id)
-            return &program->waitlist [i];
+    for (size_t i = 0; i < program->waitlist->count; i++)
+        if (program->waitlist->entries [i].id == entry_id)
+            return &program->waitlist->entries [i];
     return NULL;
-}
-
-int
-dv_snap_program_position (dv_snap_program_t *program, int64_t entry_id, int64_t now_us)
-{
-    for (size_t i = 0; i < program->wait_count; i++)
-        if (program->waitlist [i].id == entry_id)
-            return s_position_of (program, &program->waitlist [i], now_us);
-    return 0;
-}
-
-void
-dv_snap_program_order (dv_snap_program_t *program, int64_t now_us, size_t *order)
-{
-    //  Insertion sort: waitlists are capped (a few hundred entries).
-    for (size_t i = 0; i < program->wait_count; i++) {
-        size_t j = i;
-        while (j > 0 && s_before (program, &program->waitlist [i], &program->waitlist [order [j - 1]], now_us)) {
-            order [j] = order [j - 1];
-            j--;
-        }
-        order [j] = i;
-    }
 }

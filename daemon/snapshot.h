@@ -1,46 +1,73 @@
-/*  snapshot — what one intake transaction sees: every program's policy and
-    live capacity (case managers, caseloads, open waitlist), the sending
-    sources, earlier referrals with the same ids, and the persons referred.
+/*  snapshot — what one decision transaction sees, as typed values: the
+    transaction's clock, every program's policy and open waitlist, and, for
+    the programs the transaction locked, their active case managers and the
+    waitlist length read under the lock; and which pathways each kind of
+    source may send.
 
-    Parsed from divert.batch_begin()'s JSON (sql/002_intake.sql) while the
-    transaction holds every program's row lock, and then kept current in
-    memory as the batch's decisions are made (an accept raises a caseload, a
-    waitlist entry joins the list) so later referrals in the batch see them.
+    divertd builds one from its cache (cache.h) and the rows it read under
+    the locks (intake.c, maintenance.c); the unit tests build one from
+    literals. Decisions (decide.h) read it and keep it current as they are
+    made: an accept raises a caseload, a new waitlist entry joins the list,
+    so a later referral of the same batch sees them.
 */
 #ifndef DV_SNAPSHOT_H
 #define DV_SNAPSHOT_H
 
-#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include "dv_policy.h"
+#include "dv_waitlist.h"
+
+//  A program's open waitlist (growable; the cache owns the daemon's).
+typedef struct {
+    dv_wait_entry_t *entries;
+    size_t count, alloc;
+} dv_wait_list_t;
+
+//  Append an entry; returns it.
+dv_wait_entry_t *
+    dv_wait_list_add (dv_wait_list_t *list, const dv_wait_entry_t *entry);
+//  Remove the entry with this id (no-op when absent).
+void
+    dv_wait_list_remove (dv_wait_list_t *list, int64_t id);
+void
+    dv_wait_list_clear (dv_wait_list_t *list);
 
 typedef struct {
-    int64_t id;                   //  0 for an entry added in this batch
-    int tier;
-    int score;                    //  base score (aging is added when ordering)
-    int64_t received_us;
-} dv_wait_entry_t;
-
-typedef struct {
-    dv_program_t policy;
-    bool is_default;
+    const dv_program_t *policy;   //  borrowed
+    bool is_default;              //  where a housing no program takes goes
     int64_t waitlist_ttl_us;
-    int exits_90d;
+    int exits_90d;                //  the wait band's rate
+    dv_wait_list_t *waitlist;     //  borrowed; decisions add to it
+    //  Locked programs only (locked is false otherwise):
+    bool locked;
+    dv_cm_t *cms;                 //  active case managers (owned copy)
+    const char **cm_names;        //  their names, same order (owned copy of the pointers)
     size_t cm_count;
-    dv_cm_t *cms;                 //  active case managers (ids point into `json`)
-    size_t wait_count, wait_alloc;
-    dv_wait_entry_t *waitlist;
+    int waitlist_open;            //  the program's waitlist length, read under the lock
 } dv_snap_program_t;
 
 typedef struct _dv_snapshot_t dv_snapshot_t;
 
-//  Takes ownership of `json`. Returns NULL if it is not the expected shape.
 dv_snapshot_t *
-    dv_snapshot_new (json_t *json);
+    dv_snapshot_new (int64_t now_us);
 void
     dv_snapshot_destroy (dv_snapshot_t **self_p);
 
 int64_t
     dv_snapshot_now_us (dv_snapshot_t *self);
+
+//  Add a program (policy and waitlist borrowed: they must outlive the snapshot).
+dv_snap_program_t *
+    dv_snapshot_add_program (dv_snapshot_t *self, const dv_program_t *policy, bool is_default,
+                             int64_t waitlist_ttl_us, int exits_90d, dv_wait_list_t *waitlist);
+
+//  The program's case managers and waitlist length, read under its lock
+//  (copied; the strings are borrowed). Marks it locked.
+void
+    dv_snap_program_lock (dv_snap_program_t *program, const dv_cm_t *cms, const char *const *names,
+                          size_t count, int waitlist_open);
 
 size_t
     dv_snapshot_program_count (dv_snapshot_t *self);
@@ -49,47 +76,38 @@ dv_snap_program_t *
 dv_snap_program_t *
     dv_snapshot_program_named (dv_snapshot_t *self, const char *name);
 
-//  The program a referral with this housing goes to: the first (by name)
-//  that accepts the housing, else the default program.
+//  The program a referral with this housing goes to: the first added that
+//  accepts the housing, else the default program (else the first).
 dv_snap_program_t *
     dv_snapshot_route (dv_snapshot_t *self, dv_housing_t housing);
 
-//  A source as the database knows it (NULL if unknown).
-json_t *
-    dv_snapshot_source (dv_snapshot_t *self, const char *source_id);
+//  Which pathways a kind of source may send (policy.md §1).
+void
+    dv_snapshot_permit (dv_snapshot_t *self, const char *kind, const char *pathway);
+bool
+    dv_snapshot_may_send (dv_snapshot_t *self, const char *kind, const char *pathway);
 
-//  An earlier referral with this (source, referral_id), or NULL.
-json_t *
-    dv_snapshot_referral (dv_snapshot_t *self, const char *source_id, const char *referral_id);
+//  A source whose key is revoked (read under its lock): its referrals are refused.
+void
+    dv_snapshot_revoke (dv_snapshot_t *self, const char *source_id);
+bool
+    dv_snapshot_revoked (dv_snapshot_t *self, const char *source_id);
 
-//  The index-th person lookup (in the order the keys were given).
-json_t *
-    dv_snapshot_person (dv_snapshot_t *self, size_t index);
+//  The capacity a decision of this (locked) program sees now.
+dv_capacity_t
+    dv_snap_program_capacity (dv_snap_program_t *program);
 
 //  Record an accept against case manager `cm_index` (caseload + 1).
 void
     dv_snap_program_assign (dv_snap_program_t *program, int cm_index, int64_t now_us);
 
-//  Add a waitlist entry; returns its 1-based position in promotion order.
+//  Add a waitlist entry (its id chosen by the caller); returns its 1-based
+//  position in waitlist order.
 int
     dv_snap_program_wait (dv_snap_program_t *program, const dv_wait_entry_t *entry, int64_t now_us);
 
 //  The open entry with this id, or NULL.
 const dv_wait_entry_t *
     dv_snap_program_entry (dv_snap_program_t *program, int64_t entry_id);
-
-//  1-based position of the entry with this id in promotion order (0 if absent).
-int
-    dv_snap_program_position (dv_snap_program_t *program, int64_t entry_id, int64_t now_us);
-
-//  The program's waitlist in promotion order (tier, aging-adjusted score,
-//  arrival): fills `order` (wait_count entries) with indices into waitlist.
-void
-    dv_snap_program_order (dv_snap_program_t *program, int64_t now_us, size_t *order);
-
-//  Aging-adjusted score of an entry at time now_us (policy.md §3).
-int
-    dv_snap_program_effective_score (dv_snap_program_t *program, const dv_wait_entry_t *entry,
-                                     int64_t now_us);
 
 #endif

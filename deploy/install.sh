@@ -2,7 +2,7 @@
 # install.sh — `make install`'s work. Usage (from the Makefile):
 #   deploy/install.sh DESTDIR PREFIX SYSCONFDIR BUILD VERSION
 #
-#   PREFIX/bin/                       divertd divertctl divert-submit divert-watch
+#   PREFIX/bin/                       divertd divertctl divert-submit divert-watch divert-cms
 #   PREFIX/lib/systemd/system/        divertd.service
 #   PREFIX/lib/sysusers.d/divert.conf PREFIX/lib/tmpfiles.d/divert.conf
 #   PREFIX/lib/libdivert-client.a     PREFIX/lib/pkgconfig/divert.pc
@@ -27,7 +27,7 @@ MANDIR=$DATADIR/man
 UNITDIR=$LIBDIR/systemd/system
 CONFDIR=$SYSCONFDIR/divert
 
-for f in divertd divertctl divert-submit divert-watch; do
+for f in divertd divertctl divert-submit divert-watch divert-cms; do
     [ -x "$BUILD/bin/$f" ] || { echo "install: $BUILD/bin/$f is missing: run make first" >&2; exit 1; }
 done
 [ -f "$BUILD/libdivert-client.a" ] || { echo "install: $BUILD/libdivert-client.a is missing" >&2; exit 1; }
@@ -59,7 +59,7 @@ put_text() {
 }
 
 echo "installing divert $VERSION into ${DESTDIR:-/} (prefix $PREFIX)"
-for f in divertd divertctl divert-submit divert-watch; do
+for f in divertd divertctl divert-submit divert-watch divert-cms; do
     put 0755 "$BUILD/bin/$f" "$BINDIR/$f"
 done
 

@@ -1,6 +1,6 @@
 /*  purge — `divertctl purge [--dry-run] [--json]`: removes the personal data
     of referrals past the site's retention (`site set --retention`), through
-    divert.purge (sql/008_retention.sql), which keeps the decision events and
+    divert.purge (sql/009_retention.sql), which keeps the decision events and
     the enrollment history whole, never touches a person with an open case,
     and records the run (`divertctl audit purges` lists them). --dry-run
     only says what would go. Prints referral ids and dates, never the data.

@@ -1,32 +1,90 @@
 /*  waitlist — `divertctl waitlist [PROGRAM] [--json]`: the open waitlist
-    entries in the order divertd promotes them (policy.md §3, §5): tier
-    ascending, then the effective score descending (the stored score plus
-    aging: score_aging_per_day per full day waited, at most score_aging_max,
-    clamped to 100), then the time received. Shows the referral's UUID and
-    source, never who the person is.
+    entries in the order divertd promotes them, as common/dv_waitlist.h
+    defines it (the one home of that order): tier ascending, then the score
+    with aging descending, then the time received. Shows the referral's
+    UUID and source, never who the person is; the expiry is under the
+    program's current time-to-live (divert.waitlist_expires_at).
 */
 #include "divertctl.h"
+#include "dv_program.h"
+#include "dv_waitlist.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-static const char *s_waitlist_sql =
-    "SELECT COALESCE(json_agg(json_build_object('program', x.program, 'position', x.position,"
-    "   'referral_id', x.referral_id, 'source_id', x.source_id, 'tier', x.tier, 'score', x.effective,"
-    "   'base_score', x.score, 'aging', x.aging, 'received_at', s_rfc3339(x.received_at),"
-    "   'waited_seconds', x.waited, 'expires_at', s_rfc3339(x.expires_at), 'expires_in_seconds', x.expires_in)"
-    "   ORDER BY x.is_default DESC, x.program, x.position), '[]')"
-    " FROM (SELECT w.program, p.is_default, r.referral_id, r.source_id, w.tier, w.score, a.aging, e.effective,"
-    "         w.received_at, waitlist_expires_at(w) AS expires_at,"
-    "         extract(epoch FROM now() - w.received_at)::bigint AS waited,"
-    "         extract(epoch FROM waitlist_expires_at(w) - now())::bigint AS expires_in,"
-    "         row_number() OVER (PARTITION BY w.program"
-    "                            ORDER BY w.tier, e.effective DESC, w.received_at, w.id) AS position"
-    "       FROM waitlist_entry w JOIN program p ON p.name = w.program JOIN referral r ON r.id = w.referral_id"
-    "       CROSS JOIN LATERAL (SELECT GREATEST(0, LEAST(p.score_aging_max, p.score_aging_per_day"
-    "           * floor(extract(epoch FROM now() - w.received_at) / 86400)::int)) AS aging) a"
-    "       CROSS JOIN LATERAL (SELECT LEAST(100, w.score + a.aging) AS effective) e"
-    "       WHERE w.state = 'open' AND ($1::text IS NULL OR w.program = $1)) x";
+//  Every open entry, unordered, with what its line shows.
+static const char *s_entries_sql =
+    "SELECT COALESCE(json_agg(json_build_object('program', w.program, 'id', w.id,"
+    "   'referral_id', r.referral_id, 'source_id', r.source_id, 'tier', w.tier, 'base_score', w.score,"
+    "   'received_us', s_us(w.received_at), 'received_at', s_rfc3339(w.received_at),"
+    "   'waited_seconds', extract(epoch FROM now() - w.received_at)::bigint,"
+    "   'expires_at', s_rfc3339(waitlist_expires_at(w)),"
+    "   'expires_in_seconds', extract(epoch FROM waitlist_expires_at(w) - now())::bigint)), '[]'),"
+    "   s_us(now())"
+    " FROM waitlist_entry w JOIN referral r ON r.id = w.referral_id"
+    " WHERE w.state = 'open' AND ($1::text IS NULL OR w.program = $1)";
+
+//  One program's entries (of all), in waitlist order, with position, score
+//  and aging: appended to `out`.
+static void
+s_order_program (json_t *policy_row, json_t *all, int64_t now_us, json_t *out)
+{
+    dv_program_t policy;
+    dv_program_load (&policy, policy_row);
+    json_t *mine = json_array ();
+    size_t index;
+    json_t *entry;
+    json_array_foreach (all, index, entry)
+        if (strcmp (ctl_str (entry, "program"), policy.name) == 0)
+            json_array_append (mine, entry);
+    size_t count = json_array_size (mine);
+    dv_wait_entry_t *entries = calloc (count + 1, sizeof *entries);
+    size_t *order = calloc (count + 1, sizeof *order);
+    json_array_foreach (mine, index, entry)
+        entries [index] = (dv_wait_entry_t) {
+            json_integer_value (json_object_get (entry, "id")), ctl_int (entry, "tier"),
+            ctl_int (entry, "base_score"), json_integer_value (json_object_get (entry, "received_us"))
+        };
+    dv_waitlist_order (&policy, entries, count, now_us, order);
+    for (size_t k = 0; k < count; k++) {
+        json_t *line = json_deep_copy (json_array_get (mine, order [k]));
+        int score = dv_waitlist_score (&policy, &entries [order [k]], now_us);
+        json_object_set_new (line, "position", json_integer ((json_int_t) k + 1));
+        json_object_set_new (line, "score", json_integer (score));
+        json_object_set_new (line, "aging", json_integer (dv_waitlist_aging (&policy, &entries [order [k]], now_us)));
+        json_object_del (line, "id");
+        json_object_del (line, "received_us");
+        json_array_append_new (out, line);
+    }
+    free (entries);
+    free (order);
+    json_decref (mine);
+}
+
+//  The waitlist (of one program or all, the default program first).
+static json_t *
+s_waitlist (dv_db_t *db, const char *program)
+{
+    json_t *programs = ctl_programs_json (db, program);
+    const char *params [] = { program };
+    PGresult *result = programs ? ctl_exec (db, s_entries_sql, 1, params) : NULL;
+    if (!result) {
+        json_decref (programs);
+        return NULL;
+    }
+    json_t *all = json_loads (PQgetvalue (result, 0, 0), 0, NULL);
+    int64_t now_us = strtoll (PQgetvalue (result, 0, 1), NULL, 10);
+    PQclear (result);
+    json_t *out = json_array ();
+    size_t index;
+    json_t *policy_row;
+    json_array_foreach (programs, index, policy_row)
+        s_order_program (policy_row, all, now_us, out);
+    json_decref (all);
+    json_decref (programs);
+    return out;
+}
 
 static int
 s_check_program (dv_db_t *db, const char *name)
@@ -93,8 +151,7 @@ ctl_waitlist (ctl_t *ctl, int argc, char **argv)
     dv_db_t *db = ctl_db (ctl);
     if (!db || (program && s_check_program (db, program)))
         return CTL_FAIL;
-    const char *params [] = { program };
-    json_t *entries = ctl_json (db, s_waitlist_sql, 1, params);
+    json_t *entries = s_waitlist (db, program);
     if (!entries)
         return CTL_FAIL;
     if (opts [0].value)

@@ -174,7 +174,8 @@ refused "a second open waitlist entry for a person is refused" \
     "waitlist_one_open_per_person"
 
 echo "# decision events are append-only"
-sql "SELECT s_append_event('police-t', $r, '{\"decision\": \"accept\", \"reason\": \"accepted\", \"program\": \"CAPTEST\", \"tier\": 1, \"reply\": {}}'::jsonb, false, 'cap-test')" >/dev/null
+sql "INSERT INTO decision_event (source_id, seq, referral_id, decision, reason, program, tier, reply)
+     VALUES ('police-t', 1, $r, 'accept', 'accepted', 'CAPTEST', 1, '{}')" >/dev/null
 check_eq "an event was appended" "$(sql "SELECT count(*) FROM decision_event")" 1
 refused "UPDATE of a decision event is refused" "UPDATE decision_event SET reason = 'at_capacity'" "decision_event is append-only \\(UPDATE refused\\)"
 refused "DELETE of a decision event is refused" "DELETE FROM decision_event" "decision_event is append-only \\(DELETE refused\\)"

@@ -34,9 +34,9 @@ echo "# the daemon's role"
 allowed "reads keys for ZAP" "$DAEMON" "SELECT kind || ':' || id FROM source WHERE revoked_at IS NULL"
 allowed "reads revoked identities" "$DAEMON" "SELECT identity FROM divert.revoked_identity"
 denied "but not the keys' names" "$DAEMON" "SELECT name FROM divert.source" "permission denied"
-allowed "reads events for replay" "$DAEMON" "SELECT divert.event_wire(e) FROM decision_event e"
+allowed "reads events for replay" "$DAEMON" "SELECT * FROM divert.events_after('spd', 0, 10)"
 allowed "reads referral ids for status" "$DAEMON" "SELECT id, source_id, referral_id FROM referral"
-allowed "runs the intake functions" "$DAEMON" "BEGIN; SELECT divert.batch_begin('{}'); SELECT divert.lifecycle('t'); ROLLBACK"
+allowed "runs the decision functions" "$DAEMON" "BEGIN; SELECT * FROM divert.program_lock('{LEAD}'); SELECT * FROM divert.source_lock('{spd}'); SELECT * FROM divert.intake_lookup('[]'); SELECT * FROM divert.new_ids(1); SELECT * FROM divert.record('{\"decided_by\": \"t\"}'); SELECT * FROM divert.lifecycle_due(); ROLLBACK"
 denied "cannot read referral payloads" "$DAEMON" "SELECT payload FROM referral" "permission denied"
 denied "cannot read persons" "$DAEMON" "SELECT last_name, dob FROM person" "permission denied"
 denied "cannot update events" "$DAEMON" "UPDATE decision_event SET reason = 'accepted'" "permission denied"
@@ -65,7 +65,7 @@ denied "the owner cannot delete events" postgres "DELETE FROM decision_event" "a
 echo "# PUBLIC has nothing"
 as postgres "DROP ROLE IF EXISTS divert_test_stranger; CREATE ROLE divert_test_stranger LOGIN" >/dev/null
 denied "a role in neither group sees nothing" divert_test_stranger "SELECT count(*) FROM divert.decision_event" "permission denied"
-denied "nor runs the functions" divert_test_stranger "SELECT divert.batch_begin('{}')" "permission denied"
+denied "nor runs the functions" divert_test_stranger "SELECT * FROM divert.program_lock('{LEAD}')" "permission denied"
 as postgres "DROP ROLE divert_test_stranger" >/dev/null
 
 testlib_end

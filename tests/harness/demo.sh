@@ -5,8 +5,10 @@
 #          and CO-LEAD with case managers; a police agency, a community partner
 #          and a court with their keys; an operator monitor key), divertd
 #          running, a realistic stream of referrals with each decision shown
-#          as it comes, then the capacity per case manager. divertd keeps
-#          running until `make demo-stop`.
+#          as it comes, a case manager joining, the case-management system
+#          closing the loop (intakes, in the wind and back, a transfer,
+#          discharges that promote the waitlist), then the capacity per case
+#          manager. divertd keeps running until `make demo-stop`.
 #   stop:  stops divertd and PostgreSQL (./var stays; `rm -rf var` resets).
 #
 # It works from any checkout the invoking user owns (as root in a 0700 home
@@ -126,6 +128,56 @@ join() {
     [ -z "$watch" ] || wait "$watch" || true
 }
 
+# The loop closes: LEAD's case-management system (its own key, both
+# programs) takes its assignments — the one way personal data leaves divert,
+# each delivery recorded — completes intakes, marks someone in the wind and
+# back, moves one person to another case manager, and discharges a few: each
+# discharge frees a slot, and the waitlist is promoted at once.
+case_management() {
+    local key="$VAR/keys/lead-records.cert"
+    [ -f "$key" ] || "$BIN/divertctl" cms add lead-records --programs LEAD,CO-LEAD \
+        --name "LEAD case records" --cert-out "$key" >/dev/null
+    local cms=("$BIN/divert-cms" --endpoint "$INTAKE" --server-key "$VAR/keys/server.cert" --cert "$key")
+    say "LEAD's case-management system takes its assignments (each delivery of a referral is recorded)"
+    "${cms[@]}" assignments --program LEAD --since 0 --limit 500 2>&1 | grep -A8 -m 2 "assigned" || true
+    echo "... $("${cms[@]}" --json assignments --program LEAD --since 0 --limit 500 2>/dev/null \
+                 | jq -s '[.[] | select(.change == "assigned")] | length') assignments in all"
+    # Who is pending intake now, by case manager (no personal data)
+    local caseload; caseload=$("${cms[@]}" --json caseload LEAD)
+    mapfile -t pending < <(jq -r '.case_managers[].enrollments[] | select(.status == "pending_intake")
+                                  | "\(.source_id) \(.referral_id)"' <<<"$caseload")
+    [ "${#pending[@]}" -ge 6 ] || { echo "(fewer than 6 people pending intake: the loop is shown on the next run)"; return 0; }
+    say "Case managers complete intakes"
+    local i
+    for i in 0 1 2 3 4 5; do "${cms[@]}" enroll ${pending[$i]} intake_completed; done
+    say "Someone stops engaging (in the wind) and comes back"
+    "${cms[@]}" enroll ${pending[0]} in_the_wind
+    "${cms[@]}" enroll ${pending[0]} re_engaged
+    say "Someone moves from the fullest caseload to the case manager with the most room"
+    local move
+    move=$(jq -r '[.case_managers[] | select(.active)] | (min_by(.enrollments | length)) as $to
+                  | (max_by(.enrollments | length)) as $from
+                  | if $from.id == $to.id then empty else
+                    ($from.enrollments | map(select(.status == "pending_intake")) | .[-1]
+                     | "\(.source_id) \(.referral_id) \($to.id)") end' <<<"$caseload")
+    [ -z "$move" ] || "${cms[@]}" transfer $move || true
+    say "Three people leave the program: each slot goes to the head of the waitlist at once"
+    local waiting watch=
+    waiting=$(psql -Atc "SELECT count(*) FROM divert.waitlist_entry WHERE program = 'LEAD' AND state = 'open'")
+    if [ "$waiting" -gt 0 ]; then
+        "$BIN/divert-watch" --endpoint "$DECISIONS" --intake "$INTAKE" --server-key "$VAR/keys/server.cert" \
+            --cert "$VAR/keys/ops.cert" --count "$(( waiting < 3 ? waiting : 3 ))" --timeout-ms 5000 &
+        watch=$!
+        sleep 0.5
+    fi
+    "${cms[@]}" enroll ${pending[2]} exited --reason graduated
+    "${cms[@]}" enroll ${pending[3]} exited --reason moved
+    "${cms[@]}" enroll ${pending[4]} exited --reason declined_services
+    [ -z "$watch" ] || wait "$watch" || true
+    say "The enrollment history of the person who went in the wind"
+    "$BIN/divertctl" explain "${pending[0]#* }" | sed -n '/Enrollment history/,$p'
+}
+
 start() {
     mkdir -p "$VAR"
     say "PostgreSQL (a private cluster in var/pg, port $PORT)"
@@ -171,6 +223,7 @@ CONF
         "$BIN/divert-submit" "${common[@]}" --cert "$VAR/keys/$source.cert" "$VAR/stream.jsonl" || true
     done
     join
+    case_management
     say "Capacity now"
     "$BIN/divertctl" status
     say "Try: eval \"\$(tests/harness/pg.sh env var/pg $PORT)\", then build/bin/divertctl waitlist · build/bin/divertctl explain <referral_id> · make demo-stop"

@@ -502,15 +502,19 @@ check_eq "status counts the LEAD waitlist" "$(jq '.programs[0].waitlist' <<<"$OU
 echo "# explain"
 mkref police-1 arrest_diversion 1 accepted; RX=$REF
 enroll "$RX" cm-a
-sql "SELECT divert.s_append_event('police-1', (SELECT id FROM divert.referral WHERE referral_id = '$RX'),
-     '{\"decision\": \"accept\", \"reason\": \"accepted\", \"program\": \"LEAD\", \"case_manager\": \"cm-2\",
-       \"tier\": 1, \"score\": 76, \"components\": {\"pathway\": 60, \"acuity\": 10, \"contacts\": 6, \"aging\": 0},
-       \"capacity\": {\"n\": 4, \"total\": 61, \"max_load\": 19, \"paced\": 80, \"free\": 19, \"open_slots\": 4,
-                      \"waitlist\": 0, \"reserve_tier1\": 2, \"reserve_tier2\": 3},
-       \"policy_version\": 3, \"reply\": {\"v\": 1, \"type\": \"decision\"}}'::jsonb, false, 'divertd-test')" >/dev/null
-sql "SELECT divert.s_append_event('police-1', (SELECT id FROM divert.referral WHERE referral_id = '$RX'),
-     '{\"decision\": \"lapsed\", \"reason\": \"intake_lapsed\", \"program\": \"LEAD\", \"tier\": 1,
-       \"policy_version\": 4, \"reply\": {}}'::jsonb, false, 'divertd-test')" >/dev/null
+# Two events of the referral (as divertd would record them), seqs after the source's last
+sql "WITH s AS (UPDATE divert.source SET last_seq = last_seq + 2 WHERE id = 'police-1' RETURNING last_seq)
+     INSERT INTO divert.decision_event (source_id, seq, referral_id, decision, reason, program, case_manager_id,
+                                        tier, score, components, capacity, policy_version, decided_by, reply)
+     SELECT 'police-1', s.last_seq - 1, r.id, 'accept', 'accepted', 'LEAD', 'cm-2', 1, 76,
+            '{\"pathway\": 60, \"acuity\": 10, \"contacts\": 6, \"aging\": 0}'::jsonb,
+            '{\"n\": 4, \"total\": 61, \"max_load\": 19, \"paced\": 80, \"free\": 19, \"open_slots\": 4,
+              \"waitlist\": 0, \"reserve_tier1\": 2, \"reserve_tier2\": 3}'::jsonb, 3, 'divertd-test',
+            '{\"v\": 1, \"type\": \"decision\"}'::jsonb
+       FROM s, divert.referral r WHERE r.referral_id = '$RX'
+     UNION ALL
+     SELECT 'police-1', s.last_seq, r.id, 'lapsed', 'intake_lapsed', 'LEAD', NULL, 1, NULL, NULL, NULL, 4, 'divertd-test', '{}'
+       FROM s, divert.referral r WHERE r.referral_id = '$RX'" >/dev/null
 run explain "$RX"
 check_eq "explain exits 0" "$RC" 0
 check_match "explain: the decision" "$OUT" "Accepted into LEAD, assigned cm-2\\."

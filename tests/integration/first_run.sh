@@ -309,7 +309,7 @@ if [ "$(id -u)" = 0 ]; then
     NHOME=$(mktemp -d "$T/nobody.XXXXXX")
     NC=$NHOME/divert
     copy_tree "$NC"
-    mkdir -p "$NC/build/bin" && cp "$BIN"/divertd "$BIN"/divertctl "$BIN"/divert-submit "$BIN"/divert-watch "$NC/build/bin/"
+    mkdir -p "$NC/build/bin" && cp "$BIN"/* "$NC/build/bin/"
     chown -R nobody: "$NHOME"
     NOBODY_ENV=(DIVERT_BIN="$NC/build/bin" DEMO_PGPORT=$((PORT + 3)) DEMO_INTAKE_PORT=$((PORT + 4))
                 DEMO_DECISIONS_PORT=$((PORT + 5)) DEMO_REFERRALS=4

@@ -34,7 +34,7 @@ check_eq "make install exits 0" "$RC" 0
 # Every file that must be there, with its mode; nothing else may be.
 declare -A EXPECT=(
     [usr/bin/divertd]=755 [usr/bin/divertctl]=755
-    [usr/bin/divert-submit]=755 [usr/bin/divert-watch]=755
+    [usr/bin/divert-submit]=755 [usr/bin/divert-watch]=755 [usr/bin/divert-cms]=755
     [usr/lib/systemd/system/divertd.service]=644
     [usr/lib/sysusers.d/divert.conf]=644
     [usr/lib/tmpfiles.d/divert.conf]=644
@@ -44,6 +44,7 @@ declare -A EXPECT=(
     [usr/share/man/man8/divertd.8]=644 [usr/share/man/man8/divertctl.8]=644
     [usr/share/man/man5/divertd.conf.5]=644
     [usr/share/man/man1/divert-submit.1]=644 [usr/share/man/man1/divert-watch.1]=644
+    [usr/share/man/man1/divert-cms.1]=644
     [etc/divert/divertd.conf]=640
 )
 for f in sql/[0-9]*_*.sql; do EXPECT[usr/share/divert/sql/$(basename "$f")]=644; done
@@ -80,6 +81,8 @@ OUT=$("$R/usr/bin/divertd" --version 2>&1)
 check_eq "the installed divertd runs" "$OUT" "divertd $VERSION"
 OUT=$("$R/usr/bin/divert-submit" --help 2>&1); RC=$?
 check_eq "the installed divert-submit runs" "$RC" 0
+OUT=$("$R/usr/bin/divert-cms" --version 2>&1)
+check_eq "the installed divert-cms runs" "$OUT" "divert-cms $VERSION"
 # It finds the migrations installed beside it (<bin>/../share/divert/sql),
 # from any directory, with no DIVERT_SQL_DIR
 OUT=$(cd / && env -u DIVERT_SQL_DIR "$R/usr/bin/divertctl" migrate 2>&1); RC=$?

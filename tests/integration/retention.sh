@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# retention.sh — personal data kept no longer than needed (sql/008_retention.sql):
+# retention.sh — personal data kept no longer than needed (sql/009_retention.sql):
 # `divertctl site set/show --retention`, `divertctl purge [--dry-run]`, divertd's
 # `purge = daily`, and `divertctl audit access` / `audit purges`.
 #

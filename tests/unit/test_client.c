@@ -451,6 +451,152 @@ TEST (raw_request_times_out_then_recovers)
 
 
 //  --------------------------------------------------------------------------
+//  Case-management requests
+
+#define CMS_UUID "7d3f6c1e-2b8a-4a51-9f0e-3c2d1b0a9e8f"
+
+//  The frame the fake received as `index` is exactly `expected` (JSON text):
+//  the same fields with the same values, nothing more.
+
+static void
+s_check_frame (fake_t *fake, int index, const char *expected)
+{
+    CHECKF (fake->received > index, "only %d requests arrived", fake->received);
+    if (fake->received <= index)
+        return;
+    json_t *got = json_loads (fake->frames [index], 0, NULL);
+    json_t *want = json_loads (expected, 0, NULL);
+    CHECKF (want != NULL, "bad expected JSON %s", expected);
+    CHECKF (got && want && json_equal (got, want), "request %d = %s, expected %s",
+            index, fake->frames [index], expected);
+    json_decref (got);
+    json_decref (want);
+}
+
+TEST (cms_requests_have_the_contract_shapes)
+{
+    fake_t *fake = s_fake_new (FAKE_ANSWER);
+    dv_client_t *client = s_client_for (fake, 2000, 3);
+    json_t *reply = dv_client_enrollments (client, "LEAD", 40, 250);
+    CHECKF (reply != NULL, "%s", dv_client_last_error ());
+    CHECK_STR (s_get_str (reply, "type"), "decision");        //  the reply, as it came
+    json_decref (reply);
+    json_decref (dv_client_enrollment (client, "spd", CMS_UUID, "exited", "graduated",
+                                       "2026-11-30T17:02:11Z"));
+    json_decref (dv_client_transfer (client, "spd", CMS_UUID, "cm-9"));
+    json_decref (dv_client_caseload (client, "CO-LEAD"));
+    CHECK_INT (fake->received, 4);
+    s_check_frame (fake, 0, "{\"v\":1,\"type\":\"enrollments\",\"program\":\"LEAD\","
+                            "\"since_seq\":40,\"limit\":250}");
+    s_check_frame (fake, 1, "{\"v\":1,\"type\":\"enrollment\",\"source_id\":\"spd\","
+                            "\"referral_id\":\"" CMS_UUID "\",\"change\":\"exited\","
+                            "\"reason\":\"graduated\",\"at\":\"2026-11-30T17:02:11Z\"}");
+    s_check_frame (fake, 2, "{\"v\":1,\"type\":\"transfer\",\"source_id\":\"spd\","
+                            "\"referral_id\":\"" CMS_UUID "\",\"case_manager\":\"cm-9\"}");
+    s_check_frame (fake, 3, "{\"v\":1,\"type\":\"caseload\",\"program\":\"CO-LEAD\"}");
+    dv_client_destroy (&client);
+    s_fake_destroy (&fake);
+}
+
+TEST (cms_optional_fields_are_left_out)
+{
+    fake_t *fake = s_fake_new (FAKE_ANSWER);
+    dv_client_t *client = s_client_for (fake, 2000, 3);
+    json_decref (dv_client_enrollments (client, "LEAD", 0, 0));
+    json_decref (dv_client_enrollment (client, "spd", CMS_UUID, "intake_completed", NULL, NULL));
+    json_decref (dv_client_enrollment (client, "spd", CMS_UUID, "in_the_wind", NULL,
+                                       "2026-11-30T17:02:11-08:00"));
+    CHECK_INT (fake->received, 3);
+    s_check_frame (fake, 0, "{\"v\":1,\"type\":\"enrollments\",\"program\":\"LEAD\",\"since_seq\":0}");
+    s_check_frame (fake, 1, "{\"v\":1,\"type\":\"enrollment\",\"source_id\":\"spd\","
+                            "\"referral_id\":\"" CMS_UUID "\",\"change\":\"intake_completed\"}");
+    s_check_frame (fake, 2, "{\"v\":1,\"type\":\"enrollment\",\"source_id\":\"spd\","
+                            "\"referral_id\":\"" CMS_UUID "\",\"change\":\"in_the_wind\","
+                            "\"at\":\"2026-11-30T17:02:11-08:00\"}");
+    dv_client_destroy (&client);
+    s_fake_destroy (&fake);
+}
+
+TEST (cms_request_is_resent_with_the_same_bytes)
+{
+    fake_t *fake = s_fake_new (FAKE_DROP_FIRST);
+    dv_client_t *client = s_client_for (fake, 500, 3);
+    json_t *reply = dv_client_enrollment (client, "spd", CMS_UUID, "exited", "moved", NULL);
+    CHECKF (reply != NULL, "%s", dv_client_last_error ());
+    CHECK_INT (dv_client_attempts_used (client), 2);
+    CHECK_INT (fake->received, 2);
+    if (fake->received == 2)
+        CHECK_STR (fake->frames [0], fake->frames [1]);
+    s_check_frame (fake, 1, "{\"v\":1,\"type\":\"enrollment\",\"source_id\":\"spd\","
+                            "\"referral_id\":\"" CMS_UUID "\",\"change\":\"exited\","
+                            "\"reason\":\"moved\"}");
+    json_decref (reply);
+    dv_client_destroy (&client);
+    s_fake_destroy (&fake);
+}
+
+TEST (cms_unavailable_is_retried_and_silence_gives_up)
+{
+    fake_t *fake = s_fake_new (FAKE_UNAVAILABLE_ONCE);
+    dv_client_t *client = s_client_for (fake, 2000, 3);
+    json_t *reply = dv_client_transfer (client, "spd", CMS_UUID, "cm-9");
+    CHECKF (reply != NULL, "%s", dv_client_last_error ());
+    CHECK_STR (s_get_str (reply, "type"), "decision");
+    CHECK_INT (dv_client_attempts_used (client), 2);
+    CHECK_INT (fake->received, 2);
+    if (fake->received == 2)
+        CHECK_STR (fake->frames [0], fake->frames [1]);
+    json_decref (reply);
+    dv_client_destroy (&client);
+    s_fake_destroy (&fake);
+
+    fake = s_fake_new (FAKE_SILENT);
+    client = s_client_for (fake, 200, 2);
+    CHECK (dv_client_caseload (client, "LEAD") == NULL);
+    CHECK_INT (dv_client_attempts_used (client), 2);
+    CHECKF (strstr (dv_client_last_error (), "after 2 attempts"),
+            "error = \"%s\"", dv_client_last_error ());
+    CHECK_INT (fake->received, 2);
+    if (fake->received == 2)
+        CHECK_STR (fake->frames [0], fake->frames [1]);
+    dv_client_destroy (&client);
+    s_fake_destroy (&fake);
+}
+
+TEST (cms_missing_arguments_send_nothing)
+{
+    fake_t *fake = s_fake_new (FAKE_ANSWER);
+    dv_client_t *client = s_client_for (fake, 2000, 3);
+    CHECK (dv_client_enrollments (client, NULL, 0, 0) == NULL);
+    CHECK_STR (dv_client_last_error (), "enrollments: no program given");
+    CHECK (dv_client_enrollments (client, "LEAD", -1, 0) == NULL);
+    CHECK_STR (dv_client_last_error (), "enrollments: since_seq must not be negative");
+    CHECK (dv_client_enrollments (client, "LEAD", 0, -5) == NULL);
+    CHECK_STR (dv_client_last_error (), "enrollments: limit must not be negative");
+    CHECK (dv_client_enrollment (client, "spd", "", "exited", "moved", NULL) == NULL);
+    CHECK_STR (dv_client_last_error (), "enrollment: no referral_id given");
+    CHECK (dv_client_enrollment (client, "spd", CMS_UUID, NULL, NULL, NULL) == NULL);
+    CHECK_STR (dv_client_last_error (), "enrollment: no change given");
+    CHECK (dv_client_transfer (client, NULL, CMS_UUID, "cm-9") == NULL);
+    CHECK_STR (dv_client_last_error (), "transfer: no source_id given");
+    CHECK (dv_client_transfer (client, "spd", CMS_UUID, "") == NULL);
+    CHECK_STR (dv_client_last_error (), "transfer: no case_manager given");
+    CHECK (dv_client_caseload (client, "") == NULL);
+    CHECK_STR (dv_client_last_error (), "caseload: no program given");
+    //  JSON carries UTF-8 text only; the value is not echoed
+    CHECK (dv_client_enrollment (client, "spd", CMS_UUID, "exited", "mo\xff" "ved", NULL) == NULL);
+    CHECK_STR (dv_client_last_error (), "enrollment: reason is not UTF-8 text");
+    CHECK (dv_client_caseload (NULL, "LEAD") == NULL);
+    //  a good request still goes through: it is the first one sent
+    json_decref (dv_client_caseload (client, "LEAD"));
+    CHECK_INT (fake->received, 1);
+    s_check_frame (fake, 0, "{\"v\":1,\"type\":\"caseload\",\"program\":\"LEAD\"}");
+    dv_client_destroy (&client);
+    s_fake_destroy (&fake);
+}
+
+
+//  --------------------------------------------------------------------------
 //  Subscriber
 
 TEST (subscriber_receives_events)
@@ -573,6 +719,11 @@ main (void)
     RUN (non_json_reply_is_an_error);
     RUN (raw_request_sends_the_bytes_given);
     RUN (raw_request_times_out_then_recovers);
+    RUN (cms_requests_have_the_contract_shapes);
+    RUN (cms_optional_fields_are_left_out);
+    RUN (cms_request_is_resent_with_the_same_bytes);
+    RUN (cms_unavailable_is_retried_and_silence_gives_up);
+    RUN (cms_missing_arguments_send_nothing);
     RUN (subscriber_receives_events);
     RUN (subscriber_gets_only_its_topic);
     RUN (subscriber_needs_a_secret_key);

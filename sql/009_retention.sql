@@ -1,4 +1,4 @@
--- 008_retention.sql — personal data is kept no longer than needed, and every
+-- 009_retention.sql — personal data is kept no longer than needed, and every
 -- disclosure of it can be listed (issue 13, part 3).
 --
 --   site_policy   one row of site-wide policy: `retention`, how long the

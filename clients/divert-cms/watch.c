@@ -1,0 +1,200 @@
+/*  watch — `divert-cms watch --program P [--since SEQ] [--decisions E2]
+    [--count N] [--timeout-ms MS]`: the program's enrollment events as they
+    come, from topic `enrollment.<P>` on the decisions socket.
+
+    PUB is best-effort and the feed is the source of truth: seq counts per
+    program with no gaps, so when an event arrives with seq > last + 1 the
+    missing ones are asked for with `enrollments` on the intake socket and
+    printed first, in order, marked "(replayed)". Events with seq <= last
+    are duplicates and skipped. Published events carry no personal data, so
+    a live `assigned` event is fetched with `enrollments` too (the same
+    request that fills a gap, one event further): it is printed, as live,
+    with the referral the case manager needs, as `assignments` prints it.
+
+    With --since SEQ everything after SEQ is printed first (page by page);
+    the subscription is made before that, so nothing committed meanwhile is
+    lost. Runs until SIGINT/SIGTERM, --count events, or --timeout-ms without
+    one; then the seq to resume from (cms_print_next_seq), when known. A gap
+    that could not be filled is said on stderr at once, and the exit status
+    is then that failure's, even though watching went on.
+*/
+#include "cms.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FILL_LIMIT  500         //  events per `enrollments` request (the most)
+
+typedef struct {
+    cms_t *cms;
+    const char *program;
+    dv_subscriber_t *subscriber;
+    long long last;             //  last seq printed, or --since; -1 = none yet
+    long long printed;
+    bool finished;              //  --count reached
+    int status;                 //  the worst failure so far
+} watch_t;
+
+//  The decisions endpoint next to an intake endpoint: the same with the
+//  port number plus 1. NULL when the endpoint has no port number.
+
+static char *
+s_decisions_from (const char *endpoint)
+{
+    const char *colon = strrchr (endpoint, ':');
+    if (!colon || colon [1] == '/')
+        return NULL;
+    char *end;
+    errno = 0;
+    long port = strtol (colon + 1, &end, 10);
+    if (errno || end == colon + 1 || *end || port < 1 || port > 65534)
+        return NULL;
+    size_t prefix = colon - endpoint;
+    char *decisions = malloc (prefix + 8);
+    if (decisions)
+        snprintf (decisions, prefix + 8, "%.*s:%ld", (int) prefix, endpoint, port + 1);
+    return decisions;
+}
+
+//  Print an event unless it is a duplicate, and remember its seq.
+
+static void
+s_emit (watch_t *self, json_t *event, bool replayed)
+{
+    long long seq = cms_int (event, "seq");
+    if (self->finished || seq <= self->last)
+        return;
+    self->last = seq;
+    if (self->cms->options->json)
+        cms_print_json (event);
+    else
+        cms_event_print (event, replayed);
+    if (self->cms->options->count && ++self->printed >= self->cms->options->count)
+        self->finished = true;
+}
+
+//  Print the events with since < seq <= until, asked for with `enrollments`
+//  page by page; the one with seq `live` is printed as live, the others as
+//  replayed. Returns the exit status of the requests.
+
+static int
+s_fill (watch_t *self, long long since, long long until, long long live)
+{
+    dv_client_t *client = cms_client (self->cms);
+    if (!client)
+        return CMS_FAILED;
+    while (since < until && !self->finished && !dv_interrupted ()) {
+        long long wanted = until - since;
+        json_t *reply = dv_client_enrollments (client, self->program, since,
+                                               wanted < FILL_LIMIT ? (int) wanted : FILL_LIMIT);
+        int status = cms_reply_status ("watch", reply, "enrollments");
+        if (status != CMS_DONE) {
+            json_decref (reply);
+            return status;
+        }
+        long long high = since;
+        size_t index;
+        json_t *event;
+        json_array_foreach (json_object_get (reply, "events"), index, event) {
+            long long seq = cms_int (event, "seq");
+            if (seq <= since || seq > until)
+                continue;
+            s_emit (self, event, seq != live);
+            if (seq > high)
+                high = seq;
+        }
+        bool more = json_is_true (json_object_get (reply, "more"));
+        json_decref (reply);
+        if (!more || high == since)
+            break;
+        since = high;
+    }
+    return CMS_DONE;
+}
+
+static void
+s_failed (watch_t *self, int status)
+{
+    if (status > self->status)
+        self->status = status;
+}
+
+//  A live event: fill the gap before it (and fetch it when it is an
+//  `assigned` event, for its referral), then print it.
+
+static void
+s_live (watch_t *self, json_t *event)
+{
+    if (strcmp (cms_str (event, "type"), "enrollment_event") != 0
+    ||  strcmp (cms_str (event, "program"), self->program) != 0)
+        return;                 //  e.g. enrollment.LEAD2 matches enrollment.LEAD
+    long long seq = cms_int (event, "seq");
+    if (seq < 1 || seq <= self->last)
+        return;                 //  a duplicate
+    long long from = self->last >= 0 ? self->last : seq - 1;
+    long long until = seq - 1;
+    if (strcmp (cms_str (event, "change"), "assigned") == 0
+    &&  !json_object_get (event, "referral"))
+        until = seq;
+    if (until > from) {
+        int status = s_fill (self, from, until, seq);
+        s_failed (self, status);
+        if (self->last < seq - 1 && !self->finished && !dv_interrupted ()) {
+            fprintf (stderr, "divert-cms: watch: seq %lld..%lld missing%s\n",
+                     self->last >= 0 ? self->last + 1 : from + 1, seq - 1,
+                     status == CMS_DONE ? " (enrollments did not return them)" : "");
+            if (status == CMS_DONE)
+                s_failed (self, CMS_FAILED);
+        }
+    }
+    s_emit (self, event, false);
+}
+
+//  Receive and print live events until done.
+
+static void
+s_run (watch_t *self)
+{
+    int timeout = self->cms->options->timeout_ms;
+    while (!self->finished && !dv_interrupted ()) {
+        json_t *event = dv_subscriber_recv (self->subscriber, timeout > 0 ? timeout : -1, NULL);
+        if (!event)
+            break;              //  interrupted, or --timeout-ms passed
+        s_live (self, event);
+        json_decref (event);
+    }
+}
+
+int
+cms_watch (cms_t *self)
+{
+    cms_options_t *options = self->options;
+    char *decisions = options->decisions ? strdup (options->decisions)
+                                         : s_decisions_from (options->endpoint);
+    if (!decisions)
+        return cms_usage_error ("cannot derive the decisions endpoint from --endpoint "
+                                "(no port number); give --decisions");
+    watch_t watch = { .cms = self, .program = options->program, .last = options->since };
+    //  Subscribe first, so events committed during the replay are queued
+    char *topic = NULL;
+    if (asprintf (&topic, "enrollment.%s", options->program) < 0)
+        topic = NULL;
+    watch.subscriber = topic ? dv_subscriber_new (decisions, options->server_key,
+                                                  options->cert, topic) : NULL;
+    free (topic);
+    free (decisions);
+    if (!watch.subscriber) {
+        fprintf (stderr, "divert-cms: watch: %s\n", dv_client_last_error ());
+        return CMS_FAILED;
+    }
+    if (options->since >= 0)
+        watch.status = s_fill (&watch, options->since, LLONG_MAX, -1);
+    if (watch.status == CMS_DONE)
+        s_run (&watch);
+    if (watch.last >= 0)
+        cms_print_next_seq (self, watch.last);
+    dv_subscriber_destroy (&watch.subscriber);
+    return watch.status;
+}

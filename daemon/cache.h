@@ -1,0 +1,71 @@
+/*  cache — what divertd keeps in memory between transactions, so a batch
+    reads only what it touches: every program's policy (one policy
+    generation, sql/008 policy_generation), which pathways each kind of
+    source may send, each program's open waitlist (at its waitlist_version,
+    sql/008 program_stat) and its recent exit rate.
+
+    It is checked, not trusted: a transaction that decides locks its
+    programs and reads their generation and waitlist versions under the lock
+    (program_lock); a policy of another generation is reloaded and the batch
+    decided again, a waitlist of another version is reloaded before it is
+    used. A transaction that fails marks the waitlists it touched stale.
+    Owned by the store thread.
+*/
+#ifndef DV_CACHE_H
+#define DV_CACHE_H
+
+#include "dv_db.h"
+#include "snapshot.h"
+
+typedef struct {
+    dv_program_t policy;
+    bool is_default;
+    int64_t waitlist_ttl_us;
+    int exits_90d;
+    int waitlist_open;            //  the waitlist's length, as last read (STATUS=)
+    dv_wait_list_t waitlist;      //  the open entries, as of waitlist_version
+    int64_t waitlist_version;     //  -1: not loaded (or stale)
+} dv_cached_program_t;
+
+typedef struct _dv_cache_t dv_cache_t;
+
+dv_cache_t *
+    dv_cache_new (void);
+void
+    dv_cache_destroy (dv_cache_t **self_p);
+
+//  (Re)load every program's policy and the pathway permissions. Waitlists of
+//  programs that remain are kept. Returns 0, or -1 (database error).
+int
+    dv_cache_load_policy (dv_cache_t *self, dv_db_t *db);
+//  The policy generation loaded (0: none yet).
+int64_t
+    dv_cache_generation (dv_cache_t *self);
+
+size_t
+    dv_cache_program_count (dv_cache_t *self);
+dv_cached_program_t *
+    dv_cache_program (dv_cache_t *self, size_t index);
+dv_cached_program_t *
+    dv_cache_program_named (dv_cache_t *self, const char *name);
+
+//  Load one program's open waitlist unless the cache has `version` already.
+//  Returns 0, or -1 (database error: the list is marked stale).
+int
+    dv_cache_sync_waitlist (dv_cache_t *self, dv_db_t *db, dv_cached_program_t *program, int64_t version);
+
+//  Re-read every program's exits of the last 90 days and waitlist length.
+//  Returns 0 or -1.
+int
+    dv_cache_load_counts (dv_cache_t *self, dv_db_t *db);
+
+//  "LEAD 17, CO-LEAD 3": each program's waitlist length (STATUS=).
+void
+    dv_cache_waitlists_text (dv_cache_t *self, char *buffer, size_t size);
+
+//  A snapshot of every cached program (policy and waitlist borrowed from the
+//  cache) with the pathway permissions, at now_us. None is locked yet.
+dv_snapshot_t *
+    dv_cache_snapshot (dv_cache_t *self, int64_t now_us);
+
+#endif
