@@ -17,6 +17,7 @@ dv_config_defaults (dv_config_t *config)
     config->queue_max = 10000;
     snprintf (config->log, sizeof config->log, "auto");
     snprintf (config->log_level, sizeof config->log_level, "info");
+    snprintf (config->purge, sizeof config->purge, "off");
 }
 
 int64_t
@@ -63,7 +64,7 @@ dv_duration_format (int64_t msecs, char *buffer, size_t size)
 static const char *s_known [] = {
     "divertd", "divertd/intake", "divertd/decisions", "divertd/server_cert",
     "divertd/max_message_size", "divertd/waitlist_recheck", "divertd/batch_max",
-    "divertd/queue_max", "divertd/log", "divertd/log_level", "database", "database/conninfo",
+    "divertd/queue_max", "divertd/log", "divertd/log_level", "divertd/purge", "database", "database/conninfo",
     NULL
 };
 
@@ -144,6 +145,7 @@ s_load_values (dv_config_t *c, zconfig_t *root, char *e, size_t es)
     ||  s_copy (root, "divertd/server_cert", c->server_cert, sizeof c->server_cert, e, es)
     ||  s_copy (root, "divertd/log", c->log, sizeof c->log, e, es)
     ||  s_copy (root, "divertd/log_level", c->log_level, sizeof c->log_level, e, es)
+    ||  s_copy (root, "divertd/purge", c->purge, sizeof c->purge, e, es)
     ||  s_copy (root, "database/conninfo", c->conninfo, sizeof c->conninfo, e, es)
     ||  s_integer (root, "divertd/max_message_size", 1024, 16 * 1024 * 1024, &c->max_message_size, e, es)
     ||  s_integer (root, "divertd/batch_max", 1, 10000, &c->batch_max, e, es)
@@ -164,6 +166,10 @@ s_load_values (dv_config_t *c, zconfig_t *root, char *e, size_t es)
     if (strcmp (c->log_level, "debug") && strcmp (c->log_level, "info")
     &&  strcmp (c->log_level, "notice") && strcmp (c->log_level, "warning")) {
         snprintf (e, es, "'divertd/log_level' must be debug, info, notice or warning");
+        return -1;
+    }
+    if (strcmp (c->purge, "off") && strcmp (c->purge, "daily")) {
+        snprintf (e, es, "'divertd/purge' must be off or daily");
         return -1;
     }
     return 0;

@@ -21,6 +21,7 @@ typedef struct {
     int queue_max;                  //  divertd/queue_max, default 10000 requests waiting
     char log [16];                  //  divertd/log: auto | journal | stderr
     char log_level [16];            //  divertd/log_level: info | debug | notice | warning
+    char purge [16];                //  divertd/purge: off | daily (personal data past retention)
     char conninfo [1024];           //  database/conninfo, default "" (libpq environment)
 } dv_config_t;
 

@@ -738,7 +738,8 @@ dv_server_new (const dv_config_t *config, const char *config_path, char *error, 
         dv_server_destroy (&self);
         return NULL;
     }
-    dv_store_args_t args = { self->config.conninfo, self->decided_by, self->config.waitlist_recheck_ms };
+    dv_store_args_t args = { self->config.conninfo, self->decided_by, self->config.waitlist_recheck_ms,
+                             streq (self->config.purge, "daily") };
     self->store = zactor_new (dv_store_actor, &args);
     return self;
 }

@@ -13,6 +13,7 @@
 #define S_BACKOFF_MAX_MS 5000
 #define S_HEALTH_MS 1000            //  idle connection check, so `ping` tells the truth
 #define S_REVOCATION_MS 15000       //  re-read revoked keys at least this often (protocol: 60 s)
+#define S_PURGE_MS 86400000         //  purge = daily
 
 typedef struct {
     zsock_t *pipe;
@@ -33,6 +34,7 @@ typedef struct {
     char maintenance_programs [4096];
     bool revocation_due;
     bool feed_due;
+    bool purge_due;                 //  purge = daily: at start, then on the purge timer
     //  What the server was last told
     char waitlists [256];
     char *revoked;
@@ -295,6 +297,29 @@ s_settle (s_store_t *self)
         s_disconnected (self, "connection lost");
 }
 
+//  The daily purge of personal data past the site's retention (one
+//  statement: divert.purge keeps the rules and records the run). A failure
+//  waits for the next day's timer.
+static void
+s_purge (s_store_t *self)
+{
+    self->purge_due = false;
+    const char *params [] = { self->decided_by };
+    json_t *run = dv_db_json (self->db,
+        "SELECT jsonb_build_object('id', r -> 'purge_id', 'referrals', jsonb_array_length(r -> 'referrals'),"
+        " 'persons', r -> 'persons') FROM divert.purge($1, false) AS r", 1, params);
+    self->used_at = zclock_mono ();
+    if (run)
+        dv_log_notice ("purge %lld: the personal data of %lld referral(s) and %lld person(s) past the retention"
+                       " was removed", (long long) json_integer_value (json_object_get (run, "id")),
+                       (long long) json_integer_value (json_object_get (run, "referrals")),
+                       (long long) json_integer_value (json_object_get (run, "persons")));
+    else
+        dv_log_warning ("the daily purge failed: %s (SQLSTATE %s)", dv_db_error (self->db),
+                        *dv_db_sqlstate (self->db) ? dv_db_sqlstate (self->db) : "none");
+    json_decref (run);
+}
+
 //  Everything due, while the connection is up: revocations first (the
 //  security-relevant change), then maintenance, then the feed.
 static void
@@ -306,6 +331,8 @@ s_work (s_store_t *self)
         s_maintain (self);
     if (dv_db_connected (self->db) && self->feed_due)
         s_publish_feed (self);
+    if (dv_db_connected (self->db) && self->purge_due)
+        s_purge (self);
     s_settle (self);
 }
 
@@ -484,6 +511,16 @@ s_on_revocation_timer (zloop_t *loop, int timer_id, void *arg)
 }
 
 static int
+s_on_purge_timer (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop; (void) timer_id;
+    s_store_t *self = (s_store_t *) arg;
+    self->purge_due = true;
+    s_work (self);
+    return 0;
+}
+
+static int
 s_on_health_timer (zloop_t *loop, int timer_id, void *arg)
 {
     (void) loop; (void) timer_id;
@@ -509,6 +546,10 @@ dv_store_actor (zsock_t *pipe, void *args)
     zloop_timer (self.loop, (size_t) self.recheck_ms, 0, s_on_recheck_timer, &self);
     zloop_timer (self.loop, S_REVOCATION_MS, 0, s_on_revocation_timer, &self);
     zloop_timer (self.loop, S_HEALTH_MS, 0, s_on_health_timer, &self);
+    if (store_args->purge_daily) {
+        self.purge_due = true;
+        zloop_timer (self.loop, S_PURGE_MS, 0, s_on_purge_timer, &self);
+    }
     zsock_signal (pipe, 0);
     s_connect (&self);
     s_work (&self);

@@ -20,6 +20,9 @@
       timer revocations  the revoked identities every 15 s (protocol: 60 s)
       timer health       an idle connection is checked every second, so
                          `ping` tells the truth
+      timer purge        with purge = daily: divert.purge (sql/009_retention.sql)
+                         after connecting, then once a day: the personal data
+                         past the site's retention is removed, the run recorded
 
     The pipe protocol, complete (send and receive only through these):
       server -> store   BATCH      a dv_batch_t *, the store's until DONE
@@ -44,6 +47,7 @@ typedef struct {
     const char *conninfo;       //  libpq conninfo ("" = environment)
     const char *decided_by;     //  recorded with each event, e.g. "divertd@host:pid"
     int64_t recheck_ms;         //  the re-check timer (config waitlist_recheck)
+    bool purge_daily;           //  config purge = daily
 } dv_store_args_t;
 
 //  zactor_new (dv_store_actor, &args): args must live until the actor has started.

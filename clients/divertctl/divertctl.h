@@ -53,6 +53,9 @@ int ctl_program (ctl_t *ctl, int argc, char **argv);
 int ctl_status (ctl_t *ctl, int argc, char **argv);
 int ctl_waitlist (ctl_t *ctl, int argc, char **argv);
 int ctl_explain (ctl_t *ctl, int argc, char **argv);
+int ctl_site (ctl_t *ctl, int argc, char **argv);
+int ctl_purge (ctl_t *ctl, int argc, char **argv);
+int ctl_audit (ctl_t *ctl, int argc, char **argv);
 
 //  --------------------------------------------------------------------------
 //  Errors (util.c). Both print "divertctl: ..." as one line on stderr.

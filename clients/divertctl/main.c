@@ -1,5 +1,6 @@
 /*  divertctl — the operator tool of divert: migrations, keys, staff, policy,
-    enrollments, and what the system is doing (status, waitlist, explain).
+    enrollments, what the system is doing (status, waitlist, explain), and
+    personal data (site retention, purge, audit).
     This file holds the global options, the command table and the usage text.
     It talks to PostgreSQL with the same conninfo rules as divertd (-d, or
     libpq's PG* environment variables).
@@ -59,6 +60,16 @@ static const char *s_usage =
 "  waitlist [PROGRAM] [--json]              the waitlist in promotion order\n"
 "  explain REFERRAL_ID [--source S] [--json]   every decision about one referral, and why\n"
 "\n"
+"Personal data\n"
+"  site set --retention DUR | site show [--json]      DUR as above, or years: 3y\n"
+"                                           how long personal data is kept after a referral's\n"
+"                                           last decision or enrollment change (default 3y)\n"
+"  purge [--dry-run] [--json]               remove the personal data past the retention\n"
+"                                           (never of a person with an open case)\n"
+"  audit access [--referral ID] [--user U] [--key K] [--since T] [--json]\n"
+"                                           every disclosure of personal data: who, what, when\n"
+"  audit purges [--json]                    every purge run\n"
+"\n"
 "  help, --help, -h                         this text;  --version, -V\n";
 
 typedef int (ctl_command_fn) (ctl_t *ctl, int argc, char **argv);
@@ -81,6 +92,9 @@ static const struct {
     { "status", ctl_status },
     { "waitlist", ctl_waitlist },
     { "explain", ctl_explain },
+    { "site", ctl_site },
+    { "purge", ctl_purge },
+    { "audit", ctl_audit },
 };
 
 static bool

@@ -58,6 +58,7 @@ s_applied (const dv_config_t *config, const char *path, const char *value)
     if (streq (path, "divertd/server_cert")) return streq (config->server_cert, value);
     if (streq (path, "divertd/log"))         return streq (config->log, value);
     if (streq (path, "divertd/log_level"))   return streq (config->log_level, value);
+    if (streq (path, "divertd/purge"))       return streq (config->purge, value);
     if (streq (path, "database/conninfo"))   return streq (config->conninfo, value);
     if (streq (path, "divertd/waitlist_recheck"))
         return dv_duration_parse (value) == config->waitlist_recheck_ms;
@@ -111,7 +112,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     else {
         CHECK (TERMINATED (config.intake) && TERMINATED (config.decisions));
         CHECK (TERMINATED (config.server_cert) && TERMINATED (config.conninfo));
-        CHECK (TERMINATED (config.log) && TERMINATED (config.log_level));
+        CHECK (TERMINATED (config.log) && TERMINATED (config.log_level) && TERMINATED (config.purge));
+        CHECK (!strcmp (config.purge, "off") || !strcmp (config.purge, "daily"));
         CHECK (config.max_message_size >= 1024 && config.max_message_size <= 16 * 1024 * 1024);
         CHECK (config.batch_max >= 1 && config.batch_max <= 10000);
         CHECK (config.queue_max >= 1 && config.queue_max <= 1000000);

@@ -58,6 +58,10 @@ TEST (bad_config_line)
     CHECK_INT (s_run (config, &log), 78);
     CHECKF (strstr (log, "waitlist_recheck") && strstr (log, "duration"), "log: %s", log);
     free (log); free (config);
+    config = s_config ("    purge = weekly\n");
+    CHECK_INT (s_run (config, &log), 78);
+    CHECKF (strstr (log, "'divertd/purge' must be off or daily") != NULL, "log: %s", log);
+    free (log); free (config);
 }
 
 TEST (unreadable_key)
