@@ -51,6 +51,7 @@ int ctl_program (ctl_t *ctl, int argc, char **argv);
 int ctl_status (ctl_t *ctl, int argc, char **argv);
 int ctl_waitlist (ctl_t *ctl, int argc, char **argv);
 int ctl_explain (ctl_t *ctl, int argc, char **argv);
+int ctl_user (ctl_t *ctl, int argc, char **argv);
 
 //  --------------------------------------------------------------------------
 //  Errors (util.c). Both print "divertctl: ..." as one line on stderr.

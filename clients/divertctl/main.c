@@ -53,6 +53,11 @@ static const char *s_usage =
 "  waitlist [PROGRAM] [--json]              the waitlist in promotion order\n"
 "  explain REFERRAL_ID [--source S] [--json]   every decision about one referral, and why\n"
 "\n"
+"divert-web users\n"
+"  user add NAME --role partner:SOURCE|case_manager:CM|program|admin [--password-stdin]\n"
+"  user passwd NAME [--password-stdin]      a new password (their sessions end)\n"
+"  user disable NAME | user enable NAME | user list [--json]\n"
+"\n"
 "  help, --help                             this text;  --version\n";
 
 typedef int (ctl_command_fn) (ctl_t *ctl, int argc, char **argv);
@@ -73,6 +78,7 @@ static const struct {
     { "status", ctl_status },
     { "waitlist", ctl_waitlist },
     { "explain", ctl_explain },
+    { "user", ctl_user },
 };
 
 static bool
