@@ -76,7 +76,7 @@ web_files_new (const char *dir, char *error, size_t size)
         if (!chunk)
             continue;
         s_file_t *file = &self->files [self->count++];
-        snprintf (file->name, sizeof file->name, "/%s", entry->d_name);
+        snprintf (file->name, sizeof file->name, "/%.60s", entry->d_name);
         file->size = zchunk_size (chunk);
         file->data = malloc (file->size + 1);
         memcpy (file->data, zchunk_data (chunk), file->size);

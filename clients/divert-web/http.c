@@ -358,7 +358,7 @@ s_unix_socket (const char *path, char *error, size_t size)
 {
     int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_un addr = { .sun_family = AF_UNIX };
-    snprintf (addr.sun_path, sizeof addr.sun_path, "%s", path);
+    snprintf (addr.sun_path, sizeof addr.sun_path, "%.*s", (int) sizeof addr.sun_path - 1, path);
     struct stat st;
     if (stat (path, &st) == 0 && S_ISSOCK (st.st_mode))
         unlink (path);

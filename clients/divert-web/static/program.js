@@ -7,6 +7,7 @@
 (function () {
     var el = D.el;
     var seen = {};          // decisions already shown, to mark new ones
+    var loaded = false;
 
     function stat(label, value, warn) {
         return el('li', { class: warn ? 'warnstat' : null }, el('span', { class: 'n' }, String(value)), label);
@@ -75,8 +76,8 @@
         return D.api('GET', '/api/program/dashboard').then(function (r) {
             if (r.status !== 200) return;
             var t = r.data.today;
-            document.getElementById('today').textContent = 'Today: ' + t.all + ' decisions: ' + t.accept +
-                ' accepted, ' + t.waitlist + ' waitlisted, ' + t.decline + ' declined.';
+            document.getElementById('today').textContent = 'Today: ' + t.all + ' decision' + (t.all === 1 ? '' : 's') +
+                ': ' + t.accept + ' accepted, ' + t.waitlist + ' waitlisted, ' + t.decline + ' declined.';
             var box = D.clear(document.getElementById('programs'));
             r.data.programs.forEach(function (p) { D.add(box, program(p)); });
         });
@@ -86,7 +87,8 @@
         return D.api('GET', '/api/program/decisions').then(function (r) {
             if (r.status !== 200) return;
             var list = D.clear(document.getElementById('decisions'));
-            var first = Object.keys(seen).length === 0;
+            var first = !loaded;
+            loaded = true;
             if (!r.data.decisions.length) D.add(list, el('li', { class: 'empty' }, 'None yet today.'));
             r.data.decisions.forEach(function (d) {
                 var key = d.source_id + ':' + d.seq;
