@@ -263,7 +263,7 @@ def run():
     panel = wait(program, lambda d: visible(d, "#explain"))
     t.check("explain opens for the decision", panel)
     t.match("... with the score's components and the capacity it saw", panel.text if panel else "",
-            r"score \d+ = pathway \d+ \+ acuity \d+.*\n?.*it saw: 1 case managers")
+            r"score \d+ = pathway \d+ \+ acuity \d+.*\n?.*it saw: 1 case manager holding 0")
     shot(program, "program-explain-1280")
     program.set_window_size(*PHONE)
     time.sleep(0.3)

@@ -122,7 +122,8 @@
                     el('div', { class: 'meta' }, D.when(e.at) + ' · ' + (e.program || '') + ' · policy version ' + e.policy_version),
                     e.score !== null ? el('div', { class: 'meta' }, 'score ' + e.score + ' = pathway ' + (c.pathway || 0) +
                        ' + acuity ' + (c.acuity || 0) + ' + contacts ' + (c.contacts || 0) + ' + waiting ' + (c.aging || 0)) : null,
-                    cap.n !== undefined ? el('div', { class: 'meta' }, 'it saw: ' + cap.n + ' case managers holding ' + cap.total +
+                    cap.n !== undefined ? el('div', { class: 'meta' }, 'it saw: ' + cap.n + ' case manager' + (cap.n === 1 ? '' : 's') +
+                       ' holding ' + cap.total +
                        ', highest caseload ' + cap.max_load + ', ' + cap.free + ' free of ' + cap.paced + ' paced, waitlist ' +
                        cap.waitlist) : null));
             });
