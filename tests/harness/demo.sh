@@ -24,6 +24,7 @@ stop() {
         echo "divertd stopped"
     fi
     rm -f "$VAR/divertd.pid"
+    tests/harness/demo-web.sh stop
     tests/harness/pg.sh stop "$VAR/pg"
     echo "PostgreSQL stopped (data kept in var/; rm -rf var to start over)"
 }
@@ -119,6 +120,7 @@ CONF
     say "Capacity now"
     "$BIN/divertctl" status
     say "Try: build/bin/divertctl waitlist · build/bin/divertctl explain <referral_id> · make demo-stop"
+    tests/harness/demo-web.sh start
 }
 
 case ${1:-start} in
