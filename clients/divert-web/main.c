@@ -135,6 +135,7 @@ main (int argc, char *argv [])
     signal (SIGPIPE, SIG_IGN);
     zsys_handler_set (NULL);
     zsys_set_logsystem (false);
+    zsys_init ();               //  once, here: request threads make sockets at once later
 
     web_config_t config;
     web_config_defaults (&config);
