@@ -131,6 +131,7 @@
         D.api('GET', url).then(function (r) {
             var panel = document.getElementById('details');
             var out = D.clear(document.getElementById('details-body'));
+            document.getElementById('columns').classList.remove('single');
             if (r.status !== 200) { D.add(out, el('p', { role: 'alert' }, r.data.error || 'Not available.')); D.openPanel(panel); return; }
             var ref = r.data.referral || {}, person = ref.person || {}, e = r.data.enrollment || {};
             document.getElementById('details-title').textContent = name(p);
@@ -159,6 +160,7 @@
 
     document.getElementById('details-close').addEventListener('click', function () {
         document.getElementById('details').hidden = true;
+        document.getElementById('columns').classList.add('single');
     });
 
     D.me('case_manager').then(function (me) {

@@ -8,6 +8,9 @@
     var el = D.el;
     var seen = {};          // decisions already shown, to mark new ones
     var loaded = false;
+    var SHORT = 25;         // decisions shown until "show all"
+    var showAll = false;
+    var lastDecisions = [];
 
     function stat(label, value, warn) {
         return el('li', { class: warn ? 'warnstat' : null }, el('span', { class: 'n' }, String(value)), label);
@@ -39,7 +42,7 @@
         D.add(card, el('h2', { id: 'p-' + p.name }, p.name + ' ', el('span', { class: 'muted' }, '(' + p.model + ')')));
         D.add(card, el('ul', { class: 'stats' },
             stat('free slots', p.free, p.free <= 0),
-            stat('held of ' + p.paced + ' paced', p.total),
+            stat('held (paced ' + p.paced + ')', p.total),
             stat('average (target ' + p.target_avg + ')', p.average),
             stat('case managers', p.n),
             stat('waitlist (cap ' + p.waitlist_cap + ')', p.waitlist.length, p.waitlist.length > 0),
@@ -57,15 +60,16 @@
         p.case_managers.forEach(function (cm) { D.add(bars, bar(cm, p)); });
         D.add(card, bars);
         D.add(card, el('h3', null, 'Waitlist, in order'));
-        var list = el('ol', { class: 'list' });
+        var list = el('ol', { class: 'list compact' });
         if (!p.waitlist.length) D.add(list, el('li', { class: 'empty' }, 'No one is waiting.'));
         p.waitlist.forEach(function (w) {
             D.add(list, el('li', null,
-                el('div', { class: 'line1' }, '#' + w.position + ' · tier ' + w.tier + ' · score ' + w.score +
-                   (w.aging ? ' (' + w.base_score + ' + ' + w.aging + ' waiting)' : '')),
-                el('div', { class: 'meta' }, 'waiting ' + D.age(w.waited_seconds) + ' · expires in ' +
-                   D.age(w.expires_in_seconds) + ' · wait ' + D.words(w.band) + ' · ' + w.source_id + ' · ref ' +
-                   w.referral_id.slice(0, 8)),
+                el('div', { class: 'text' },
+                    el('div', { class: 'line1' }, '#' + w.position + ' · tier ' + w.tier + ' · score ' + w.score +
+                       (w.aging ? ' (' + w.base_score + ' + ' + w.aging + ' waiting)' : '')),
+                    el('div', { class: 'meta' }, 'waiting ' + D.age(w.waited_seconds) + ' · expires in ' +
+                       D.age(w.expires_in_seconds) + ' · wait ' + D.words(w.band) + ' · ' + w.source_id + ' · ref ' +
+                       w.referral_id.slice(0, 8))),
                 el('div', { class: 'actions' }, explainButton(w.source_id, w.referral_id))));
         });
         D.add(card, list);
@@ -83,31 +87,47 @@
         });
     }
 
-    function loadDecisions() {
-        return D.api('GET', '/api/program/decisions').then(function (r) {
-            if (r.status !== 200) return;
-            var list = D.clear(document.getElementById('decisions'));
-            var first = !loaded;
-            loaded = true;
-            if (!r.data.decisions.length) D.add(list, el('li', { class: 'empty' }, 'None yet today.'));
-            r.data.decisions.forEach(function (d) {
-                var key = d.source_id + ':' + d.seq;
-                var li = el('li', { class: !first && !seen[key] ? 'fresh' : null, 'data-referral': d.referral_id },
+    function renderDecisions() {
+        var list = D.clear(document.getElementById('decisions'));
+        var first = !loaded;
+        loaded = true;
+        if (!lastDecisions.length) D.add(list, el('li', { class: 'empty' }, 'None yet today.'));
+        lastDecisions.forEach(function (d, index) {
+            var key = d.source_id + ':' + d.seq;
+            var fresh = !first && !seen[key];
+            seen[key] = true;
+            if (index >= SHORT && !showAll) return;
+            D.add(list, el('li', { class: fresh ? 'fresh' : null, 'data-referral': d.referral_id },
+                el('div', { class: 'text' },
                     el('div', { class: 'line1' }, el('span', { class: 'badge ' + d.decision }, D.words(d.decision)), ' ',
                        d.reason_words + (d.case_manager ? ' · ' + d.case_manager : '')),
                     el('div', { class: 'meta' }, D.when(d.at) + ' · ' + (d.program || 'no program') + ' · ' +
-                       d.source_name + ' · tier ' + d.tier + ', score ' + d.score + ' · ref ' + d.referral_id.slice(0, 8)),
-                    el('div', { class: 'actions' }, explainButton(d.source_id, d.referral_id)));
-                seen[key] = true;
-                D.add(list, li);
-            });
+                       d.source_name + ' · tier ' + d.tier + ', score ' + d.score + ' · ref ' + d.referral_id.slice(0, 8))),
+                el('div', { class: 'actions' }, explainButton(d.source_id, d.referral_id))));
+        });
+        var more = document.getElementById('more');
+        more.hidden = lastDecisions.length <= SHORT;
+        more.textContent = showAll ? 'Show the latest ' + SHORT : 'Show all ' + lastDecisions.length + ' decisions';
+    }
+
+    function loadDecisions() {
+        return D.api('GET', '/api/program/decisions').then(function (r) {
+            if (r.status !== 200) return;
+            lastDecisions = r.data.decisions;
+            renderDecisions();
         });
     }
+
+    document.getElementById('more').addEventListener('click', function () {
+        showAll = !showAll;
+        renderDecisions();
+    });
 
     function explain(source, id) {
         D.api('GET', '/api/program/explain?source=' + encodeURIComponent(source) + '&id=' + encodeURIComponent(id)).then(function (r) {
             var panel = document.getElementById('explain');
             var out = D.clear(document.getElementById('explain-body'));
+            document.getElementById('columns').classList.remove('single');
             if (r.status !== 200) { D.add(out, el('p', { role: 'alert' }, r.data.error || 'Not available.')); D.openPanel(panel); return; }
             var ref = r.data.referral;
             D.add(out, el('p', null, 'Referral ' + ref.referral_id + ' from ' + ref.source_id + ': ' + D.words(ref.pathway) +
@@ -128,12 +148,14 @@
                        cap.waitlist) : null));
             });
             D.add(out, list);
+            document.getElementById('columns').classList.remove('single');
             D.openPanel(panel);
         });
     }
 
     document.getElementById('explain-close').addEventListener('click', function () {
         document.getElementById('explain').hidden = true;
+        document.getElementById('columns').classList.add('single');
     });
 
     D.me('program').then(function () {
