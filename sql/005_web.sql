@@ -259,8 +259,12 @@ BEGIN
         UPDATE web_user u SET last_login_at = now() WHERE u.name = web_login_finish.name;
         RETURN web_session(web_login_finish.token_hash);
     END IF;
+    -- A name that can't be a user's is not kept (it may be anything typed
+    -- into the wrong field); the address still counts.
     INSERT INTO web_login_failure AS f (scope, key, failures, first_at)
-    VALUES ('user', name, 1, now()), ('address', address, 1, now())
+    SELECT v.scope, v.key, 1, now()
+      FROM (VALUES ('user', name), ('address', address)) AS v(scope, key)
+     WHERE v.scope = 'address' OR name ~ '^[a-z0-9][a-z0-9._-]{0,63}$'
     ON CONFLICT (scope, key) DO UPDATE
        SET failures = CASE WHEN f.first_at < now() - window_ THEN 1 ELSE f.failures + 1 END,
            first_at = CASE WHEN f.first_at < now() - window_ THEN now() ELSE f.first_at END;

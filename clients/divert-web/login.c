@@ -42,6 +42,17 @@ s_me (web_request_t *req, json_t *session)
     return me;
 }
 
+//  The name as typed, for the log, only when it could be a user name (never
+//  a password typed into the wrong field, nor anything that breaks a line).
+static const char *
+s_loggable (const char *name)
+{
+    size_t len = strlen (name);
+    bool plain = len > 0 && len <= 64 && isalnum ((unsigned char) name [0])
+              && strspn (name, "abcdefghijklmnopqrstuvwxyz0123456789._-") == len;
+    return plain ? name : "(not a user name)";
+}
+
 static void
 s_interval (int64_t msecs, char *text, size_t size)
 {
@@ -88,7 +99,7 @@ web_login (web_request_t *req)
         return;
     }
     if (json_object_get (check, "retry_after")) {
-        dv_log_notice ("login refused while locked: user=%s address=%s", name, req->address);
+        dv_log_notice ("login refused while locked: user=%s address=%s", s_loggable (name), req->address);
         s_retry_after (req, json_integer_value (json_object_get (check, "retry_after")));
         json_decref (check);
         return;
@@ -120,7 +131,7 @@ web_login (web_request_t *req)
     }
     if (!ok) {
         json_t *retry = json_object_get (result, "retry_after");
-        dv_log_notice ("login failed: user=%s address=%s%s", name, req->address,
+        dv_log_notice ("login failed: user=%s address=%s%s", s_loggable (name), req->address,
                        json_is_integer (retry) ? " (now locked)" : "");
         if (json_is_integer (retry))
             s_retry_after (req, json_integer_value (retry));

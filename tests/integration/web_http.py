@@ -147,6 +147,10 @@ def login_and_sessions():
     status, _, unknown = c.login("nobody-here", "not-the-password")
     t.eq("an unknown user is 401", status, 401)
     t.eq("... with the same message as a wrong password", unknown, wrong)
+    status, _, typo = c.login("Quixote 1981-04-02", "not-the-password")
+    t.eq("a name that can't be a user's is 401 like the others", (status, typo), (401, wrong))
+    t.eq("... and is not kept in the throttling table", sql(
+        "SELECT count(*) FROM divert.web_login_failure WHERE key LIKE '%%uixote%%'"), "0")
     status, _, disabled = c.login("gone", PW["gone"])
     t.eq("a disabled user is 401 with the right password", status, 401)
     t.eq("... and the same message", disabled, wrong)
