@@ -211,6 +211,16 @@ s_pathway_allowed (web_request_t *req, const char *pathway)
     return false;
 }
 
+//  This server holds no key for the user's source: nothing can be sent.
+static void
+s_no_key (web_request_t *req, const char *source)
+{
+    dv_log_fields_t fields = { .source_id = source };
+    dv_log_fields (LOG_WARNING, &fields, "no key for this source in the keys directory (user %s)", req->user);
+    web_reply_error (req, MHD_HTTP_SERVICE_UNAVAILABLE,
+                     "this server has no key for your organisation yet: ask the operator");
+}
+
 void
 web_partner_submit (web_request_t *req)
 {
@@ -230,6 +240,11 @@ web_partner_submit (web_request_t *req)
         return;
     }
     json_decref (errors);
+    if (!web_divert_has_key (req->web->divert, source)) {
+        json_decref (request);
+        s_no_key (req, source);
+        return;
+    }
     char error [512];
     json_t *reply = web_divert_request (req->web->divert, source, request, error, sizeof error);
     const char *referral_id = json_string_value (json_object_get (request, "referral_id"));
@@ -341,6 +356,10 @@ web_partner_withdraw (web_request_t *req)
         return;
     }
     const char *source = web_session_str (req, "source.id");
+    if (!web_divert_has_key (req->web->divert, source)) {
+        s_no_key (req, source);
+        return;
+    }
     json_t *request = json_pack ("{s:i, s:s, s:s, s:s}", "v", 1, "type", "withdraw", "request_id", "web",
                                  "referral_id", id);
     if (json_is_string (reason) && json_string_length (reason) > 0)

@@ -5,8 +5,8 @@ against the real divert-web, divertd and PostgreSQL.
 
   * a partner's outreach worker logs in by keyboard on a phone-sized window
     (360 x 740), submits a referral with two mistakes, sees each named beside
-    its field, fixes them and sees the decision in words, and the referral in
-    their list;
+    its field, fixes them, sends it again from the keyboard and sees the
+    decision in words, and the referral in their list;
   * the program dashboard, open in another browser, shows that decision
     live (no reload), and explains it;
   * the case manager it was assigned to sees the person pending intake with
@@ -229,8 +229,7 @@ def run():
     shot(phone, "partner-errors-360")
 
     set_date(phone, "dob", "1981-04-02")
-    phone.find_element(By.ID, "area").send_keys("downtown")
-    phone.find_element(By.ID, "send").click()
+    phone.find_element(By.ID, "area").send_keys("downtown" + Keys.ENTER)     # sent from the keyboard
     outcome = wait(phone, lambda d: visible(d, "#outcome-text"), 15)
     t.check("the fixed referral is decided", outcome)
     t.eq("the decision is shown at once, in words", outcome.text if outcome else None,
@@ -282,7 +281,7 @@ def run():
             and "case-management key" in record.text)
     page_checks(cm, "case manager (360 px)")
     shot(cm, "cm-360")
-    person.find_element(By.XPATH, ".//button[starts-with(normalize-space(.), 'Details')]").click()
+    person.find_element(By.XPATH, ".//button[starts-with(normalize-space(.), 'Details')]").send_keys(Keys.ENTER)
     panel = wait(cm, lambda d: visible(d, "#details"))
     t.match("the person's details", panel.text if panel else "", r"Date of birth\s+1981-04-02")
     t.match("... with the notes", panel.text if panel else "", r"met at the pier")

@@ -31,7 +31,9 @@ t = Tally("web_http")
 site = Site(t)
 PW = {u: "pw-%s-0123456789" % u for u in
       ("outreach", "police", "rivera", "okafor", "manager", "admin", "gone")}
+PW["clerk"] = "pw-clerk-0123456789"
 USERS = [("outreach", "partner:harbor", PW["outreach"]), ("police", "partner:spd", PW["police"]),
+         ("clerk", "partner:court", PW["clerk"]),
          ("rivera", "case_manager:cm-rivera", PW["rivera"]), ("okafor", "case_manager:cm-okafor", PW["okafor"]),
          ("manager", "program", PW["manager"]), ("admin", "admin", PW["admin"]), ("gone", "program", PW["gone"])]
 WEB = PORT + 2
@@ -40,7 +42,10 @@ SECRETS = ["Quixote", "Quixotically", "1981-04-02", "met at the pier", "555-0100
 
 
 def run():
-    if not site.setup(users=USERS):
+    # divert-web holds the keys of harbor and spd, not of the court.
+    if not site.setup(users=USERS, sources=(("harbor", "community", "Harbor Outreach"),
+                                            ("spd", "police", "City Police"), ("court", "court", "County Court")),
+                      web_sources=("harbor", "spd")):
         return
     ctl("user", "disable", "gone")
     # Small caps so every kind of decision happens: 2 case managers, hard cap
@@ -70,6 +75,7 @@ def run():
     audit()
     https_and_listening()
     configuration_errors()
+    divertd_down()
 
     t.section("stopping")
     t.eq("divert-web exits 0 on SIGTERM", site.stop(web), 0)
@@ -336,6 +342,14 @@ def partner_desk():
     t.eq("outside the service area, in words", data.get("summary"), "Declined: outside the service area.")
     status, _, data = c.post("/api/partner/referrals", referral_form(consent=False, person={"source_person_id": "H-nc"}))
     t.eq("no consent, in words", data.get("summary"), "Declined: the person's consent to the referral is required.")
+
+    t.section("the partner desk: what it can't send")
+    clerk = Client(WEB)
+    clerk.login("clerk", PW["clerk"])
+    status, _, data = clerk.post("/api/partner/referrals", referral_form(pathway="pretrial_diversion"))
+    t.eq("a partner whose source's key this server doesn't hold gets 503", status, 503)
+    t.match("... saying so", data.get("error"), "no key for your organisation")
+    t.eq("... and nothing is recorded", sql("SELECT count(*) FROM divert.referral WHERE source_id = 'court'"), "0")
 
     t.section("the partner desk: its own list, details, withdrawal")
     police = Client(WEB)
@@ -629,6 +643,25 @@ def configuration_errors():
         proc, log = site.start_web("config-" + name, listen, extra, expect_ready=False)
         t.eq("%s: exit 78" % name, proc.wait(15), 78)
         t.match("%s: the message names the problem" % name, open(log).read(), pattern)
+
+
+def divertd_down():
+    t.section("divertd stopped")
+    daemon = [p for p, _, what in site.procs if what == "divertd"][0]
+    t.eq("divertd stops", site.stop(daemon), 0)
+    c = Client(WEB)
+    c.login("outreach", PW["outreach"])
+    body = referral_form(person={"source_person_id": "H-down"})
+    started = time.time()
+    status, _, data = c.post("/api/partner/referrals", body)
+    t.eq("a referral while divertd is down: 504", status, 504)
+    t.match("... saying nothing is lost and to send it again", data.get("error"), "nothing is lost, submit again")
+    t.check("... after two attempts of 3 s each", 5 <= time.time() - started < 15, time.time() - started)
+    t.eq("the rest of the desk still works", c.get("/api/partner/referrals")[0], 200)
+    if site.start_divertd():
+        status, _, data = c.post("/api/partner/referrals", body)
+        t.eq("sent again once divertd is back, it is decided", (status, data.get("decision", {}).get("type")),
+             (200, "decision"))
 
 
 def no_personal_data_in_logs(logs):
