@@ -4,11 +4,11 @@
 # with a partner desk for the community partner and the police, a case
 # manager, a program manager and an admin, and their logins printed.
 #
-#   start: (divertd's endpoints from var/divertd.conf, written by demo.sh)
-#          keys for divert-web under var/web-keys (divertd's public
+#   start: keys for divert-web under var/web-keys (divertd's public
 #          certificate, a monitor key, the two partner sources' keys, a
 #          case-management key when this divertctl has `cms`), its database
 #          role, the demo users, divert-web started (var/divert-web.log)
+#          with divertd's endpoints as demo.sh wrote them in var/divertd.conf
 #   stop:  stops divert-web
 set -euo pipefail
 cd "$(dirname "$0")/../.."

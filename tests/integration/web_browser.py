@@ -11,7 +11,8 @@ against the real divert-web, divertd and PostgreSQL.
     live (no reload), and explains it;
   * the case manager it was assigned to sees the person pending intake with
     the days left, and their details (recorded in the disclosure audit);
-  * the admin desk lists users and roles.
+  * the admin desk lists users and roles, and adds one (a short password
+    refused beside its field first).
 
 On every page, at 360 px and at desktop width: nothing wider than the
 screen, a label on every control, text contrast of at least 4.5:1 (3:1 for
@@ -303,9 +304,19 @@ def run():
     t.check("the users are listed", wait(admin, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#users li[data-user]")) == 4))
     page_checks(admin, "admin (1280 px)")
     shot(admin, "admin-1280")
+    admin.find_element(By.ID, "name").send_keys("sam")
     admin.find_element(By.CSS_SELECTOR, "#role option[value='partner']").click()
     t.check("choosing the partner role offers the sources", wait(
         admin, lambda d: d.find_elements(By.CSS_SELECTOR, "#binding option[value='harbor']")))
+    admin.find_element(By.CSS_SELECTOR, "#binding option[value='harbor']").click()
+    admin.find_element(By.ID, "password").send_keys("short" + Keys.ENTER)
+    problem = wait(admin, lambda d: visible(d, "#add .error-summary"))
+    t.match("a short first password is refused beside its field", problem.text if problem else "",
+            r"First password: at least 10 characters")
+    admin.find_element(By.ID, "password").send_keys("-but-now-long-enough" + Keys.ENTER)
+    t.check("then the user is added and listed", wait(admin, lambda d: d.find_elements(By.CSS_SELECTOR, "#users li[data-user='sam']")))
+    t.eq("... as a partner of harbor", sql("SELECT role || ':' || source_id FROM divert.web_user WHERE name = 'sam'"),
+         "partner:harbor")
     admin.set_window_size(*PHONE)
     time.sleep(0.3)
     page_checks(admin, "admin (360 px)")
