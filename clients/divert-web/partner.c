@@ -21,7 +21,7 @@
 
 //  Form fields and the protocol's names (contact keys the page offers).
 static const char *s_fields [] = {
-    "referral_id", "pathway", "person", "area", "housing", "behavioral_health", "offense",
+    "referral_id", "submitted_at", "pathway", "person", "area", "housing", "behavioral_health", "offense",
     "prior_contacts_12m", "consent", "contact", "notes", NULL
 };
 static const char *s_person_fields [] = { "source_person_id", "first_name", "last_name", "dob", NULL };
@@ -137,10 +137,16 @@ s_referral (web_request_t *req, json_t *errors)
         if (!s_listed (s_fields, key))
             s_problem (errors, strlen (key) <= 64 ? key : "(long field name)", "unknown field");
 
-    char submitted [32], uuid [37];
-    s_now (submitted, sizeof submitted);
+    //  The page sends the time of the first attempt with the referral_id
+    //  and keeps both until a decision comes back, so that sending it again
+    //  is the same referral (divertd answers a different submitted_at with
+    //  `conflict`). Without one, it is now.
+    char now [32], uuid [37];
+    s_now (now, sizeof now);
+    char *submitted = s_text (form, "submitted_at", "submitted_at", errors);
     json_t *request = json_pack ("{s:i, s:s, s:s, s:s}", "v", 1, "type", "referral",
-                                 "request_id", "web", "submitted_at", submitted);
+                                 "request_id", "web", "submitted_at", submitted ? submitted : now);
+    free (submitted);
     char *referral_id = s_text (form, "referral_id", "referral_id", errors);
     if (!referral_id) {
         s_uuid (uuid);
@@ -189,8 +195,8 @@ s_validate (json_t *request, json_t *errors)
         json_t *problem;
         json_array_foreach (dv_request_errors (parsed), index, problem) {
             const char *field = json_string_value (json_object_get (problem, "field"));
-            //  The form never sends these itself: they are ours, and fine.
-            if (field && (streq (field, "request_id") || streq (field, "submitted_at")))
+            //  Ours, and fine.
+            if (field && streq (field, "request_id"))
                 continue;
             json_array_append (errors, problem);
         }

@@ -367,6 +367,7 @@ def referral_form(pathway="community", **changes):
     """A complete, valid form body for the partner desk."""
     body = {
         "referral_id": uuid(), "pathway": pathway,
+        "submitted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "person": {"first_name": "Jo", "last_name": "Quixote", "dob": "1981-04-02"},
         "area": "downtown", "housing": "unsheltered", "behavioral_health": ["substance_use"],
         "consent": True, "contact": {"worker": "Sam", "callback": "+1-206-555-0100"},

@@ -7,7 +7,8 @@
     var el = D.el;
     var form = document.getElementById('referral');
     var send = document.getElementById('send');
-    var referralId = D.uuid();          // kept until a decision comes back: resending is safe
+    var referralId = D.uuid();          // kept, with the time of the first attempt, until a
+    var submittedAt = null;             // decision comes back: sending again is the same referral
     var previous = {};                  // referral_id -> summary, to show what changed
 
     var PATHWAYS = {
@@ -65,8 +66,10 @@
             var box = document.getElementById(id);
             if (box.checked) needs.push(box.value);
         });
+        if (!submittedAt) submittedAt = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
         var out = {
             referral_id: referralId,
+            submitted_at: submittedAt,
             pathway: value('pathway'),
             person: { source_person_id: value('spid'), first_name: value('first'), last_name: value('last'), dob: value('dob') },
             area: value('area'),
@@ -114,6 +117,7 @@
             send.textContent = 'Send referral';
             if (r.status === 200) {
                 referralId = D.uuid();
+                submittedAt = null;
                 showOutcome(r.data);
                 loadList();
             }
