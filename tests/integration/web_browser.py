@@ -31,7 +31,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from webtest import PORT, TMP, Site, Tally, sql  # noqa: E402
 
 from selenium import webdriver  # noqa: E402
-from selenium.common.exceptions import TimeoutException, WebDriverException  # noqa: E402
+from selenium.common.exceptions import (NoSuchElementException, StaleElementReferenceException,  # noqa: E402
+                                        TimeoutException, WebDriverException)
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
@@ -103,9 +104,13 @@ def browser(size):
     return driver
 
 
+# Lists are drawn again when a live update comes: an element found a moment
+# ago may be gone, so waits retry through stale elements.
 def wait(driver, condition, seconds=10):
     try:
-        return WebDriverWait(driver, seconds, poll_frequency=0.1).until(lambda d: condition(d))
+        return WebDriverWait(driver, seconds, poll_frequency=0.1,
+                             ignored_exceptions=(StaleElementReferenceException, NoSuchElementException)
+                             ).until(lambda d: condition(d))
     except TimeoutException:
         return None
 
@@ -115,6 +120,25 @@ def visible(driver, css):
         if el.is_displayed():
             return el
     return None
+
+
+def text_of(driver, css, seconds=10):
+    """The text of the first visible element matching css, once there."""
+    return wait(driver, lambda d: visible(d, css).text if visible(d, css) else None, seconds)
+
+
+def press(driver, css, xpath=None, key=None, seconds=10):
+    """Click (or send key to) an element, found again if a redraw replaced it."""
+    def attempt(d):
+        el = d.find_element(By.CSS_SELECTOR, css)
+        if xpath:
+            el = el.find_element(By.XPATH, xpath)
+        if key:
+            el.send_keys(key)
+        else:
+            el.click()
+        return True
+    return wait(driver, attempt, seconds)
 
 
 def shot(driver, name):
@@ -239,9 +263,9 @@ def run():
     ref = sql("SELECT referral_id FROM divert.referral")
     t.check("one referral was recorded, from harbor", re.fullmatch(r"[0-9a-f-]{36}", ref) and
             sql("SELECT source_id FROM divert.referral") == "harbor", ref)
-    row = wait(phone, lambda d: visible(d, "#mine li[data-referral='%s']" % ref))
+    row = text_of(phone, "#mine li[data-referral='%s']" % ref)
     t.check("it is in the partner's list", row)
-    t.match("... with its status in words", row.text if row else "", r"Accepted: A\. Rivera will contact you\.")
+    t.match("... with its status in words", row or "", r"Accepted: A\. Rivera will contact you\.")
     page_checks(phone, "partner decision (360 px)")
     shot(phone, "partner-decision-360")
     t.eq("no script errors or CSP violations on the partner desk", console_problems(phone), [])
@@ -259,7 +283,7 @@ def run():
     t.check("no personal data on the dashboard", "Quixote" not in program.page_source and "1981" not in program.page_source)
     page_checks(program, "program dashboard (1280 px)")
     shot(program, "program-1280")
-    program.find_element(By.CSS_SELECTOR, "#decisions li[data-referral='%s'] button" % ref).click()
+    press(program, "#decisions li[data-referral='%s'] button" % ref)
     panel = wait(program, lambda d: visible(d, "#explain"))
     t.check("explain opens for the decision", panel)
     t.match("... with the score's components and the capacity it saw", panel.text if panel else "",
@@ -274,15 +298,15 @@ def run():
     t.section("the case manager")
     cm = browser(PHONE)
     t.check("the case manager logs in", login(cm, "rivera"))
-    person = wait(cm, lambda d: visible(d, "#pending li[data-referral='%s']" % ref))
+    person = text_of(cm, "#pending li[data-referral='%s']" % ref)
     t.check("the person is in 'Waiting for intake'", person)
-    t.match("... by name, with the days left", person.text if person else "", r"Jo Quixote\s+30 days left")
+    t.match("... by name, with the days left", person or "", r"Jo Quixote\s+30 days left")
     record = cm.find_element(By.ID, "record-note")
     t.check("without a case-management key, recording is off and says why", record.is_displayed()
             and "case-management key" in record.text)
     page_checks(cm, "case manager (360 px)")
     shot(cm, "cm-360")
-    person.find_element(By.XPATH, ".//button[starts-with(normalize-space(.), 'Details')]").send_keys(Keys.ENTER)
+    press(cm, "#pending li[data-referral='%s']" % ref, ".//button[starts-with(normalize-space(.), 'Details')]", Keys.ENTER)
     panel = wait(cm, lambda d: visible(d, "#details"))
     t.match("the person's details", panel.text if panel else "", r"Date of birth\s+1981-04-02")
     t.match("... with the notes", panel.text if panel else "", r"met at the pier")
@@ -308,7 +332,7 @@ def run():
     admin.find_element(By.CSS_SELECTOR, "#role option[value='partner']").click()
     t.check("choosing the partner role offers the sources", wait(
         admin, lambda d: d.find_elements(By.CSS_SELECTOR, "#binding option[value='harbor']")))
-    admin.find_element(By.CSS_SELECTOR, "#binding option[value='harbor']").click()
+    press(admin, "#binding option[value='harbor']")
     admin.find_element(By.ID, "password").send_keys("short" + Keys.ENTER)
     problem = wait(admin, lambda d: visible(d, "#add .error-summary"))
     t.match("a short first password is refused beside its field", problem.text if problem else "",
