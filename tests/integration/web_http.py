@@ -23,6 +23,7 @@ import ssl
 import sys
 import time
 
+sys.dont_write_bytecode = True         # nothing written into the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from webtest import (OPERATOR_USER, PORT, TMP, Client, Site, Stream, Tally, ctl, referral_form,  # noqa: E402
                      sha256, sql, tls_pair, uuid)

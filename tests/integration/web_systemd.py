@@ -13,6 +13,7 @@ import socket
 import sys
 import time
 
+sys.dont_write_bytecode = True         # nothing written into the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from webtest import PORT, TMP, Client, Site, Tally, ctl, referral_form  # noqa: E402
 
