@@ -23,10 +23,27 @@ dv_cache_new (void)
 }
 
 static void
+s_free_staff (dv_cached_program_t *program)
+{
+    for (size_t i = 0; i < program->cm_count; i++) {
+        free ((char *) program->cms [i].id);
+        free (program->cm_names [i]);
+    }
+    free (program->cms);
+    free (program->cm_names);
+    program->cms = NULL;
+    program->cm_names = NULL;
+    program->cm_count = 0;
+    program->staff_version = -1;
+}
+
+static void
 s_free_programs (dv_cached_program_t *programs, size_t count)
 {
-    for (size_t i = 0; i < count; i++)
+    for (size_t i = 0; i < count; i++) {
         dv_wait_list_clear (&programs [i].waitlist);
+        s_free_staff (&programs [i]);
+    }
     free (programs);
 }
 
@@ -54,6 +71,7 @@ s_load_program (dv_cached_program_t *program, PGresult *result, int row)
     program->is_default = json_is_true (json_object_get (json, "is_default"));
     program->waitlist_ttl_us = strtoll (PQgetvalue (result, row, 2), NULL, 10);
     program->waitlist_version = -1;
+    program->staff_version = -1;
     json_decref (json);
     return true;
 }
@@ -92,6 +110,11 @@ dv_cache_load_policy (dv_cache_t *self, dv_db_t *db)
             programs [i].exits_90d = known->exits_90d;
             programs [i].waitlist_open = known->waitlist_open;
             known->waitlist = (dv_wait_list_t) { NULL, 0, 0 };
+            programs [i].cms = known->cms;
+            programs [i].cm_names = known->cm_names;
+            programs [i].cm_count = known->cm_count;
+            programs [i].staff_version = known->staff_version;
+            known->cms = NULL, known->cm_names = NULL, known->cm_count = 0;
         }
     }
     int64_t generation = count ? strtoll (PQgetvalue (result, 0, 0), NULL, 10) : 0;
@@ -160,6 +183,80 @@ dv_cache_sync_waitlist (dv_cache_t *self, dv_db_t *db, dv_cached_program_t *prog
     program->waitlist_version = PQntuples (result) ? strtoll (PQgetvalue (result, 0, 4), NULL, 10) : version;
     PQclear (result);
     return 0;
+}
+
+char *
+dv_cache_staff_known (dv_cache_t *self)
+{
+    json_t *known = json_object ();
+    for (size_t i = 0; i < self->program_count; i++)
+        if (self->programs [i].staff_version >= 0)
+            json_object_set_new (known, self->programs [i].policy.name, json_integer (self->programs [i].staff_version));
+    char *text = json_dumps (known, JSON_COMPACT);
+    json_decref (known);
+    return text;
+}
+
+//  Rows of program_case_managers(): (program, id, name, caseload,
+//  last_assigned_us, staff_version); per program a first row with id NULL.
+void
+dv_cache_take_staff (dv_cache_t *self, PGresult *rows)
+{
+    int count = PQntuples (rows);
+    for (int row = 0; row < count; ) {
+        dv_cached_program_t *program = dv_cache_program_named (self, PQgetvalue (rows, row, 0));
+        int first = row + 1, last = first;
+        while (last < count && !PQgetisnull (rows, last, 1))
+            last++;
+        if (program) {
+            s_free_staff (program);
+            size_t n = (size_t) (last - first);
+            program->cms = calloc (n + 1, sizeof (dv_cm_t));
+            program->cm_names = calloc (n + 1, sizeof (char *));
+            for (int c = first; c < last; c++, program->cm_count++) {
+                program->cms [program->cm_count] = (dv_cm_t) {
+                    strdup (PQgetvalue (rows, c, 1)), atoi (PQgetvalue (rows, c, 3)),
+                    strtoll (PQgetvalue (rows, c, 4), NULL, 10)
+                };
+                program->cm_names [program->cm_count] = strdup (PQgetvalue (rows, c, 2));
+            }
+            program->staff_version = strtoll (PQgetvalue (rows, row, 5), NULL, 10);
+        }
+        row = last;
+    }
+}
+
+void
+dv_cache_lock_program (dv_cached_program_t *cached, dv_snap_program_t *program, int waitlist_open)
+{
+    dv_snap_program_lock (program, cached->cms, (const char *const *) cached->cm_names, cached->cm_count,
+                          waitlist_open);
+}
+
+void
+dv_cache_commit_staff (dv_cached_program_t *cached, const dv_snap_program_t *decided,
+                       int64_t staff_version, int64_t staff_base)
+{
+    if (cached->staff_version < 0 || staff_version == cached->staff_version)
+        return;
+    bool mine = decided && decided->locked && decided->cm_count == cached->cm_count
+             && staff_base == cached->staff_version;
+    if (!mine) {
+        cached->staff_version = -1;         //  (a snapshot may still borrow the strings)
+        return;
+    }
+    for (size_t i = 0; i < cached->cm_count; i++) {
+        cached->cms [i].caseload = decided->cms [i].caseload;
+        cached->cms [i].last_assigned = decided->cms [i].last_assigned;
+    }
+    cached->staff_version = staff_version;
+}
+
+void
+dv_cache_forget_staff (dv_cache_t *self)
+{
+    for (size_t i = 0; i < self->program_count; i++)
+        self->programs [i].staff_version = -1;
 }
 
 int

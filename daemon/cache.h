@@ -2,13 +2,18 @@
     reads only what it touches: every program's policy (one policy
     generation, sql/008 policy_generation), which pathways each kind of
     source may send, each program's open waitlist (at its waitlist_version,
-    sql/008 program_stat) and its recent exit rate.
+    sql/008 program_stat), its active case managers (at its staff_version)
+    and its recent exit rate.
 
     It is checked, not trusted: a transaction that decides locks its
     programs and reads their generation and waitlist versions under the lock
     (program_lock); a policy of another generation is reloaded and the batch
     decided again, a waitlist of another version is reloaded before it is
-    used. A transaction that fails marks the waitlists it touched stale.
+    used, and the case managers of a program whose staff version is not the
+    cache's are read again in the same round trip (program_case_managers).
+    After a COMMIT the cache keeps the case managers as the transaction's
+    decisions left them only when the database says nobody else changed
+    them (staff_base); a transaction that fails marks what it touched stale.
     Owned by the store thread.
 */
 #ifndef DV_CACHE_H
@@ -25,6 +30,10 @@ typedef struct {
     int waitlist_open;            //  the waitlist's length, as last read (STATUS=)
     dv_wait_list_t waitlist;      //  the open entries, as of waitlist_version
     int64_t waitlist_version;     //  -1: not loaded (or stale)
+    dv_cm_t *cms;                 //  its active case managers (ids owned), in id order
+    char **cm_names;              //  their names (owned), same order
+    size_t cm_count;
+    int64_t staff_version;        //  of cms; -1: not loaded (or stale)
 } dv_cached_program_t;
 
 typedef struct _dv_cache_t dv_cache_t;
@@ -53,6 +62,35 @@ dv_cached_program_t *
 //  Returns 0, or -1 (database error: the list is marked stale).
 int
     dv_cache_sync_waitlist (dv_cache_t *self, dv_db_t *db, dv_cached_program_t *program, int64_t version);
+
+//  The staff versions the cache has, as program_case_managers() takes them:
+//  {"LEAD": 17, ...} (programs not loaded are left out). Caller frees.
+char *
+    dv_cache_staff_known (dv_cache_t *self);
+
+//  The rows of program_case_managers(): each program read replaces its case
+//  managers and staff version.
+void
+    dv_cache_take_staff (dv_cache_t *self, PGresult *rows);
+
+//  Lock the snapshot's program with the cached case managers (the snapshot
+//  borrows their strings until the next dv_cache_take_staff) and the
+//  waitlist length read under the lock.
+void
+    dv_cache_lock_program (dv_cached_program_t *cached, dv_snap_program_t *program, int waitlist_open);
+
+//  After a COMMIT that left the program's staff at staff_version, bumped
+//  first from staff_base: when staff_base is the version the transaction
+//  read, only it changed them, and `decided` (the snapshot's program, as its
+//  decisions left it, or NULL) is now the truth; else the case managers are
+//  read again next time.
+void
+    dv_cache_commit_staff (dv_cached_program_t *cached, const dv_snap_program_t *decided,
+                           int64_t staff_version, int64_t staff_base);
+
+//  Forget the case managers of every program (a transaction that failed).
+void
+    dv_cache_forget_staff (dv_cache_t *self);
 
 //  Re-read every program's exits of the last 90 days and waitlist length.
 //  Returns 0 or -1.

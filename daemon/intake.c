@@ -91,15 +91,17 @@ s_read (s_intake_t *self)
     json_decref (keys);
     char n [16];
     snprintf (n, sizeof n, "%zu", self->count);
+    char *known = dv_cache_staff_known (self->cache);
     const char *programs [] = { self->programs }, *sources [] = { self->sources };
+    const char *staff [] = { self->programs, known };
     const char *lookup [] = { keys_text }, *ids [] = { n };
     dv_db_stmt_t statements [S_READS] = {
         [S_BEGIN] = { "BEGIN", 0, NULL },
         [S_PROGRAMS] = { "SELECT name, policy_version, waitlist_open, waitlist_version, generation, now_us"
                          " FROM divert.program_lock($1::text[])", 1, programs },
         [S_SOURCES] = { "SELECT id, last_seq, revoked FROM divert.source_lock($1::text[])", 1, sources },
-        [S_CMS] = { "SELECT program, id, name, caseload, last_assigned_us"
-                    " FROM divert.program_case_managers($1::text[])", 1, programs },
+        [S_CMS] = { "SELECT program, id, name, caseload, last_assigned_us, staff_version"
+                    " FROM divert.program_case_managers($1::text[], $2::jsonb)", 2, staff },
         [S_LOOKUP] = { "SELECT ord, earlier_digest, earlier_reply, person_id, enrolled_program, waitlist_id,"
                        " waitlist_program, waitlist_tier, waitlist_score FROM divert.intake_lookup($1::jsonb)",
                        1, lookup },
@@ -107,6 +109,7 @@ s_read (s_intake_t *self)
     };
     int rc = dv_db_pipeline (self->db, S_READS, statements, self->results);
     free (keys_text);
+    free (known);
     return rc;
 }
 
@@ -121,29 +124,16 @@ s_snapshot (s_intake_t *self)
     if (rows == 0 || s_int64 (locked, 0, 4) != dv_cache_generation (self->cache))
         return 1;
     self->snapshot = dv_cache_snapshot (self->cache, s_int64 (locked, 0, 5));
-    int cm_row = 0;
+    dv_cache_take_staff (self->cache, cms);
     for (int row = 0; row < rows; row++) {
         const char *name = PQgetvalue (locked, row, 0);
         dv_cached_program_t *cached = dv_cache_program_named (self->cache, name);
         dv_snap_program_t *program = dv_snapshot_program_named (self->snapshot, name);
-        if (!cached || !program)
+        if (!cached || !program || cached->staff_version < 0)
             return 1;
         if (dv_cache_sync_waitlist (self->cache, self->db, cached, s_int64 (locked, row, 3)) != 0)
             return -1;
-        //  Its case managers: rows of cms in program order
-        size_t count = 0, first = (size_t) cm_row;
-        while (cm_row < PQntuples (cms) && strcmp (PQgetvalue (cms, cm_row, 0), name) == 0)
-            cm_row++, count++;
-        dv_cm_t *list = calloc (count + 1, sizeof (dv_cm_t));
-        const char **names = calloc (count + 1, sizeof (char *));
-        for (size_t i = 0; i < count; i++) {
-            list [i] = (dv_cm_t) { PQgetvalue (cms, (int) (first + i), 1), atoi (PQgetvalue (cms, (int) (first + i), 3)),
-                                   s_int64 (cms, (int) (first + i), 4) };
-            names [i] = PQgetvalue (cms, (int) (first + i), 2);
-        }
-        dv_snap_program_lock (program, list, names, count, (int) s_int64 (locked, row, 2));
-        free (list);
-        free (names);
+        dv_cache_lock_program (cached, program, (int) s_int64 (locked, row, 2));
     }
     return 0;
 }
@@ -256,12 +246,12 @@ s_rollback (s_intake_t *self, bool failed)
                         *dv_db_sqlstate (self->db) ? dv_db_sqlstate (self->db) : "none");
     if (dv_db_connected (self->db))
         dv_db_command (self->db, "ROLLBACK");
-    //  Waitlists the decisions added to (or bumped) in memory: read them again
+    //  Waitlists and case managers the decisions changed in memory: read them again
     PGresult *locked = self->results [S_PROGRAMS];
     for (int row = 0; locked && row < PQntuples (locked); row++) {
         dv_cached_program_t *cached = dv_cache_program_named (self->cache, PQgetvalue (locked, row, 0));
         if (cached)
-            cached->waitlist_version = -1;
+            cached->waitlist_version = cached->staff_version = -1;
     }
 }
 
@@ -318,7 +308,7 @@ s_attempt (s_intake_t *self, const char *decided_by, dv_batch_t *batch, dv_intak
     json_t **told = calloc (self->count + 1, sizeof (json_t *));
     s_decide (self, record, told, report);
     int64_t t2 = zclock_usecs ();
-    if (dv_record_commit (record, self->db, self->cache) == 0) {
+    if (dv_record_commit (record, self->db, self->cache, self->snapshot) == 0) {
         for (size_t i = 0; i < self->count; i++)
             if (told [i])
                 self->jobs [i]->reply = dv_reply_for_request (told [i], dv_request_request_id (self->jobs [i]->request),

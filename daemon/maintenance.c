@@ -119,7 +119,7 @@ s_lifecycle (dv_db_t *db, dv_cache_t *cache, const char *decided_by, json_t *eve
     if (locked) {
         for (int row = 0; row < PQntuples (due); row++)
             s_lifecycle_row (record, due, row, cache);
-        if (dv_record_commit (record, db, cache) == 0) {
+        if (dv_record_commit (record, db, cache, NULL) == 0) {
             json_array_extend (events, dv_record_published (record));
             made = (int) dv_record_event_count (record);
         }
@@ -129,6 +129,7 @@ s_lifecycle (dv_db_t *db, dv_cache_t *cache, const char *decided_by, json_t *eve
         //  The cached waitlists may have lost expired entries: read them again
         for (size_t i = 0; i < dv_cache_program_count (cache); i++)
             dv_cache_program (cache, i)->waitlist_version = -1;
+        dv_cache_forget_staff (cache);
     }
     PQclear (locked);
     PQclear (due);
@@ -203,10 +204,10 @@ s_promote (dv_snapshot_t *snapshot, dv_promotion_t **made, size_t *made_count, c
     return total;
 }
 
-//  The snapshot of the locked programs: case managers and synced waitlists.
-//  *cms_p gets the case managers' rows, whose strings the snapshot uses.
+//  The snapshot of the locked programs with a waitlist: case managers (the
+//  cache's, read again where stale) and synced waitlists.
 static dv_snapshot_t *
-s_promotion_snapshot (dv_db_t *db, dv_cache_t *cache, PGresult *locked, PGresult **cms_p)
+s_promotion_snapshot (dv_db_t *db, dv_cache_t *cache, PGresult *locked)
 {
     if (!PQntuples (locked))
         return NULL;
@@ -216,28 +217,24 @@ s_promotion_snapshot (dv_db_t *db, dv_cache_t *cache, PGresult *locked, PGresult
             s_array_add (programs, sizeof programs, PQgetvalue (locked, row, 0));
     if (!*programs)
         return NULL;
-    const char *params [] = { programs };
-    PGresult *cms = *cms_p = dv_db_exec (db, "SELECT program, id, name, caseload, last_assigned_us"
-                                             " FROM divert.program_case_managers($1::text[])", 1, params);
+    char *known = dv_cache_staff_known (cache);
+    const char *params [] = { programs, known };
+    PGresult *cms = dv_db_exec (db, "SELECT program, id, name, caseload, last_assigned_us, staff_version"
+                                    " FROM divert.program_case_managers($1::text[], $2::jsonb)", 2, params);
+    free (known);
     if (!cms)
         return NULL;
+    dv_cache_take_staff (cache, cms);
+    PQclear (cms);
     dv_snapshot_t *snapshot = dv_cache_snapshot (cache, s_int64 (locked, 0, 5));
     for (int row = 0; row < PQntuples (locked); row++) {
         const char *name = PQgetvalue (locked, row, 0);
         dv_cached_program_t *cached = dv_cache_program_named (cache, name);
         dv_snap_program_t *program = dv_snapshot_program_named (snapshot, name);
-        if (!cached || !program || s_int64 (locked, row, 2) == 0)
+        if (!cached || !program || s_int64 (locked, row, 2) == 0 || cached->staff_version < 0)
             continue;
         dv_cache_sync_waitlist (cache, db, cached, s_int64 (locked, row, 3));
-        size_t count = 0;
-        dv_cm_t list [1024];
-        const char *names [1024];
-        for (int c = 0; c < PQntuples (cms) && count < 1024; c++)
-            if (strcmp (PQgetvalue (cms, c, 0), name) == 0) {
-                list [count] = (dv_cm_t) { PQgetvalue (cms, c, 1), atoi (PQgetvalue (cms, c, 3)), s_int64 (cms, c, 4) };
-                names [count++] = PQgetvalue (cms, c, 2);
-            }
-        dv_snap_program_lock (program, list, names, count, (int) s_int64 (locked, row, 2));
+        dv_cache_lock_program (cached, program, (int) s_int64 (locked, row, 2));
     }
     return snapshot;
 }
@@ -272,8 +269,7 @@ s_promotion (dv_db_t *db, dv_cache_t *cache, const char *decided_by, const char 
         PQclear (locked);
         return dv_cache_load_policy (cache, db) == 0 ? 0 : -1;
     }
-    PGresult *cms = NULL;
-    dv_snapshot_t *snapshot = s_promotion_snapshot (db, cache, locked, &cms);
+    dv_snapshot_t *snapshot = s_promotion_snapshot (db, cache, locked);
     size_t program_count = snapshot ? dv_snapshot_program_count (snapshot) : 0;
     dv_promotion_t **made = calloc (program_count + 1, sizeof (dv_promotion_t *));
     size_t *made_count = calloc (program_count + 1, sizeof (size_t));
@@ -299,7 +295,7 @@ s_promotion (dv_db_t *db, dv_cache_t *cache, const char *decided_by, const char 
                     dv_record_program (record, dv_snapshot_program (snapshot, i)->policy->name);
                     s_promotion_rows (record, dv_snapshot_program (snapshot, i), made [i], made_count [i], linked);
                 }
-            if (dv_record_commit (record, db, cache) == 0) {
+            if (dv_record_commit (record, db, cache, snapshot) == 0) {
                 json_array_extend (events, dv_record_published (record));
                 result = (int) dv_record_event_count (record);
             }
@@ -312,13 +308,13 @@ s_promotion (dv_db_t *db, dv_cache_t *cache, const char *decided_by, const char 
         s_rollback (db);
         for (size_t i = 0; i < dv_cache_program_count (cache); i++)
             dv_cache_program (cache, i)->waitlist_version = -1;
+        dv_cache_forget_staff (cache);
     }
     for (size_t i = 0; i < program_count; i++)
         free (made [i]);
     free (made);
     free (made_count);
     dv_snapshot_destroy (&snapshot);
-    PQclear (cms);
     PQclear (locked);
     return result;
 }

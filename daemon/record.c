@@ -259,12 +259,13 @@ dv_record_published (dv_record_t *self)
 }
 
 int
-dv_record_commit (dv_record_t *self, dv_db_t *db, dv_cache_t *cache)
+dv_record_commit (dv_record_t *self, dv_db_t *db, dv_cache_t *cache, dv_snapshot_t *decided)
 {
     char *batch = dv_record_empty (self) ? NULL : json_dumps (dv_record_batch (self), JSON_COMPACT);
     const char *params [] = { batch };
     dv_db_stmt_t statements [2] = {
-        { "SELECT program, waitlist_open, waitlist_version FROM divert.record($1::jsonb)", 1, params },
+        { "SELECT program, waitlist_open, waitlist_version, staff_version, staff_base"
+          " FROM divert.record($1::jsonb)", 1, params },
         { "COMMIT", 0, NULL }
     };
     PGresult *results [2] = { NULL, NULL };
@@ -276,6 +277,9 @@ dv_record_commit (dv_record_t *self, dv_db_t *db, dv_cache_t *cache)
         if (cached) {
             cached->waitlist_open = atoi (PQgetvalue (results [0], row, 1));
             cached->waitlist_version = strtoll (PQgetvalue (results [0], row, 2), NULL, 10);
+            dv_cache_commit_staff (cached, decided ? dv_snapshot_program_named (decided, cached->policy.name) : NULL,
+                                   strtoll (PQgetvalue (results [0], row, 3), NULL, 10),
+                                   strtoll (PQgetvalue (results [0], row, 4), NULL, 10));
         }
     }
     PQclear (results [0]);

@@ -103,10 +103,12 @@ json_t *
 
 //  Round trip 2 of a decision transaction: divert.record() (when there is
 //  anything to write) and COMMIT, pipelined. Then the cache has the touched
-//  programs' waitlist counters. Returns 0, or -1 (nothing was recorded; the
-//  caller rolls back).
+//  programs' waitlist counters, and their case managers as `decided` (the
+//  transaction's snapshot) left them when only this transaction changed
+//  them (NULL: a transaction whose changes the snapshot does not mirror).
+//  Returns 0, or -1 (nothing was recorded; the caller rolls back).
 int
-    dv_record_commit (dv_record_t *self, dv_db_t *db, dv_cache_t *cache);
+    dv_record_commit (dv_record_t *self, dv_db_t *db, dv_cache_t *cache, dv_snapshot_t *decided);
 
 //  [{"topic", "event"}...] to publish after COMMIT (borrowed).
 json_t *

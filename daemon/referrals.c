@@ -141,7 +141,7 @@ dv_referrals_withdraw (dv_db_t *db, dv_cache_t *cache, const char *decided_by, d
             record = dv_record_new (decided_by, s_int64 (locked [0], 0, 1));
             dv_record_source (record, PQgetvalue (locked [1], 0, 0), s_int64 (locked [1], 0, 1));
             s_withdrawal (record, job, target, &outcome);
-            if (dv_record_commit (record, db, cache) == 0) {
+            if (dv_record_commit (record, db, cache, NULL) == 0) {
                 json_array_extend (events, dv_record_published (record));
                 //  The cached waitlist lost (or re-pointed) the entry: read it again
                 dv_cached_program_t *cached = dv_cache_program_named (cache, PQgetvalue (target, 0, 3));

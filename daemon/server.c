@@ -162,14 +162,37 @@ s_collides (zhashx_t *seen, dv_job_t *job)
     return false;
 }
 
-//  One batch takes at most this many requests from one sender, so a sender
-//  with a thousand waiting can't make everyone else wait behind them.
-#define S_SENDER_PER_BATCH 32
+//  A batch takes requests in rounds: in each, every sender with work waiting
+//  gets up to this many more, so a sender with a thousand waiting can't make
+//  everyone else wait behind them, and a sender alone still fills the batch
+//  (up to batch_max: a bigger transaction costs less per decision).
+#define S_SENDER_ROUND 32
 
 static size_t
 s_taken (zhashx_t *taken, dv_job_t *job)
 {
     return (size_t) (uintptr_t) zhashx_lookup (taken, job->sender.user_id);
+}
+
+//  One pass over the queue taking what the round allows; returns how many.
+static size_t
+s_take_round (dv_server_t *self, dv_batch_t *batch, zhashx_t *seen, zhashx_t *taken, size_t cap)
+{
+    size_t count = 0;
+    dv_job_t *job = (dv_job_t *) zlistx_first (self->queue);
+    while (job && batch->count < (size_t) self->config.batch_max) {
+        void *cursor = zlistx_cursor (self->queue);
+        dv_job_t *next = (dv_job_t *) zlistx_next (self->queue);
+        size_t from_sender = s_taken (taken, job);
+        if (from_sender < cap && !s_collides (seen, job)) {
+            zhashx_update (taken, job->sender.user_id, (void *) (uintptr_t) (from_sender + 1));
+            zlistx_detach (self->queue, cursor);
+            dv_batch_add (batch, job);
+            count++;
+        }
+        job = next;
+    }
+    return count;
 }
 
 static void
@@ -180,18 +203,9 @@ s_dispatch (dv_server_t *self)
     dv_batch_t *batch = dv_batch_new ((size_t) self->config.batch_max);
     zhashx_t *seen = zhashx_new ();
     zhashx_t *taken = zhashx_new ();
-    dv_job_t *job = (dv_job_t *) zlistx_first (self->queue);
-    while (job && batch->count < (size_t) self->config.batch_max) {
-        void *cursor = zlistx_cursor (self->queue);
-        dv_job_t *next = (dv_job_t *) zlistx_next (self->queue);
-        size_t from_sender = s_taken (taken, job);
-        if (from_sender < S_SENDER_PER_BATCH && !s_collides (seen, job)) {
-            zhashx_update (taken, job->sender.user_id, (void *) (uintptr_t) (from_sender + 1));
-            zlistx_detach (self->queue, cursor);
-            dv_batch_add (batch, job);
-        }
-        job = next;
-    }
+    for (size_t cap = S_SENDER_ROUND; batch->count < (size_t) self->config.batch_max; cap += S_SENDER_ROUND)
+        if (s_take_round (self, batch, seen, taken, cap) == 0)
+            break;
     zhashx_destroy (&seen);
     zhashx_destroy (&taken);
     self->store_busy = true;

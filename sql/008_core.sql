@@ -16,11 +16,12 @@
 -- Maintenance (lifecycle_due, waitlist_linked) and withdrawal (withdraw_target)
 -- follow the same shape: find and lock, C decides, record() writes.
 --
--- Per-program counters (program_stat: waitlist length and version) and a
--- policy generation (bumped by any program change) let the daemon keep
--- policy and waitlists in memory and know at once, under the lock, whether
--- they are current. The enrollment feed's trigger becomes statement-level:
--- a batch of accepts is one feed update per program.
+-- Per-program counters (program_stat: waitlist length and version, staff
+-- version) and a policy generation (bumped by any program change) let the
+-- daemon keep policy, waitlists and case managers in memory and know at
+-- once, under the lock, whether they are current. The enrollment feed's and
+-- the caseloads' triggers become statement-level: a batch of accepts is one
+-- feed update per program and one caseload update.
 
 SET LOCAL search_path = divert, pg_catalog;
 
@@ -30,7 +31,10 @@ SET LOCAL search_path = divert, pg_catalog;
 CREATE TABLE program_stat (
     program          text PRIMARY KEY REFERENCES program (name) ON UPDATE CASCADE,
     waitlist_open    int NOT NULL DEFAULT 0 CHECK (waitlist_open >= 0),
-    waitlist_version bigint NOT NULL DEFAULT 0       -- bumped by every waitlist change
+    waitlist_version bigint NOT NULL DEFAULT 0,      -- bumped by every waitlist change
+    staff_version    bigint NOT NULL DEFAULT 0,      -- bumped by every change of its case managers' rows
+    staff_base       bigint NOT NULL DEFAULT 0,      -- staff_version before staff_txid's first bump
+    staff_txid       bigint                          -- the transaction that bumped it last
 );
 INSERT INTO program_stat (program, waitlist_open)
 SELECT p.name, (SELECT count(*) FROM waitlist_entry w WHERE w.program = p.name AND w.state = 'open')
@@ -80,6 +84,105 @@ CREATE TRIGGER waitlist_stat_update AFTER UPDATE ON waitlist_entry
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION s_waitlist_stat();
 CREATE TRIGGER waitlist_stat_delete AFTER DELETE ON waitlist_entry
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION s_waitlist_stat();
+
+-- Any change to a program's case managers' rows (a caseload, a new one, one
+-- leaving) bumps its staff version, once per statement. staff_base keeps
+-- the version from before the bumping transaction's first bump: a daemon
+-- that read version v under the program's lock and sees staff_base = v
+-- after its own changes knows nobody else changed them (record() returns both).
+CREATE FUNCTION s_staff_stat() RETURNS trigger LANGUAGE plpgsql
+    SECURITY DEFINER SET search_path = divert, pg_catalog AS $$
+DECLARE
+    programs text[];
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        SELECT array_agg(DISTINCT n.program) INTO programs FROM new_rows n;
+    ELSIF TG_OP = 'UPDATE' THEN
+        SELECT array_agg(DISTINCT x.program) INTO programs
+          FROM (SELECT n.program FROM new_rows n UNION ALL SELECT o.program FROM old_rows o) x;
+    ELSE
+        SELECT array_agg(DISTINCT o.program) INTO programs FROM old_rows o;
+    END IF;
+    UPDATE program_stat s
+       SET staff_base = CASE WHEN s.staff_txid = txid_current() THEN s.staff_base ELSE s.staff_version END,
+           staff_version = s.staff_version + 1, staff_txid = txid_current()
+     WHERE s.program = ANY (programs);
+    RETURN NULL;
+END $$;
+CREATE TRIGGER staff_stat_insert AFTER INSERT ON case_manager
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION s_staff_stat();
+CREATE TRIGGER staff_stat_update AFTER UPDATE ON case_manager
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION s_staff_stat();
+CREATE TRIGGER staff_stat_delete AFTER DELETE ON case_manager
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION s_staff_stat();
+
+-- Caseloads, a statement at a time (replaces 001's row trigger, same rules):
+-- each enrollment that counts (not exited) counts for its case manager; a
+-- statement's changes are netted per case manager, so a transfer in and out
+-- of the same person in one statement is no change. A case manager who gains
+-- someone gets last_assigned_at = the transaction's time (divertd's
+-- snapshot uses the same clock). The case manager's own trigger keeps the cap.
+DROP TRIGGER enrollment_caseload ON enrollment;
+DROP FUNCTION s_enrollment_caseload();
+CREATE FUNCTION s_enrollment_caseload() RETURNS trigger LANGUAGE plpgsql
+    SET search_path = divert, pg_catalog AS $$
+DECLARE
+    cms text[];
+    programs text[];
+    deltas int[];
+    bad record;
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        SELECT array_agg(n.case_manager_id), array_agg(n.program), array_agg(1) INTO cms, programs, deltas
+          FROM new_rows n WHERE n.status <> 'exited';
+    ELSIF TG_OP = 'UPDATE' THEN
+        SELECT array_agg(x.cm), array_agg(x.program), array_agg(x.delta) INTO cms, programs, deltas FROM (
+            SELECT o.case_manager_id AS cm, o.program, -1 AS delta FROM old_rows o JOIN new_rows n ON n.id = o.id
+             WHERE o.status <> 'exited' AND NOT (n.status <> 'exited' AND n.case_manager_id = o.case_manager_id)
+            UNION ALL
+            SELECT n.case_manager_id, n.program, 1 FROM old_rows o JOIN new_rows n ON n.id = o.id
+             WHERE n.status <> 'exited' AND NOT (o.status <> 'exited' AND n.case_manager_id = o.case_manager_id)) x;
+    ELSE
+        SELECT array_agg(o.case_manager_id), array_agg(o.program), array_agg(-1) INTO cms, programs, deltas
+          FROM old_rows o WHERE o.status <> 'exited';
+    END IF;
+    IF cms IS NULL THEN
+        RETURN NULL;
+    END IF;
+    SELECT d.cm, d.program, c.program AS cm_program INTO bad
+      FROM unnest(cms, programs, deltas) AS d(cm, program, delta) JOIN case_manager c ON c.id = d.cm
+     WHERE d.delta > 0 AND (c.program <> d.program OR NOT c.active)
+     LIMIT 1;
+    IF FOUND AND bad.cm_program <> bad.program THEN
+        RAISE EXCEPTION 'divert: case manager % is in program %, not %', bad.cm, bad.cm_program, bad.program
+            USING ERRCODE = 'check_violation';
+    ELSIF FOUND THEN
+        RAISE EXCEPTION 'divert: case manager % is not active', bad.cm
+            USING ERRCODE = 'check_violation';
+    END IF;
+    UPDATE case_manager c
+       SET caseload = c.caseload + d.net,
+           last_assigned_at = CASE WHEN d.gained THEN now() ELSE c.last_assigned_at END
+      FROM (SELECT x.cm, sum(x.delta)::int AS net, bool_or(x.delta > 0) AS gained
+              FROM unnest(cms, deltas) AS x(cm, delta) GROUP BY x.cm) d
+     WHERE c.id = d.cm AND (d.net <> 0 OR d.gained);
+    RETURN NULL;
+END $$;
+CREATE TRIGGER enrollment_caseload_insert AFTER INSERT ON enrollment
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION s_enrollment_caseload();
+CREATE TRIGGER enrollment_caseload_update AFTER UPDATE ON enrollment
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION s_enrollment_caseload();
+CREATE TRIGGER enrollment_caseload_delete AFTER DELETE ON enrollment
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION s_enrollment_caseload();
+
+-- Before a change: status_since, only when the statement didn't set it
+-- (007's trigger, now called only then).
+DROP TRIGGER enrollment_since ON enrollment;
+CREATE TRIGGER enrollment_since_insert BEFORE INSERT ON enrollment
+    FOR EACH ROW WHEN (NEW.status_since IS NULL) EXECUTE FUNCTION s_enrollment_since();
+CREATE TRIGGER enrollment_since_update BEFORE UPDATE ON enrollment
+    FOR EACH ROW WHEN (NEW.status IS DISTINCT FROM OLD.status AND NEW.status_since IS NOT DISTINCT FROM OLD.status_since)
+    EXECUTE FUNCTION s_enrollment_since();
 
 -- Any change of policy (a program, the pathway permissions) bumps the
 -- generation: a daemon that sees a new one reloads its policy cache.
@@ -195,6 +298,12 @@ CREATE TRIGGER enrollment_feed_update AFTER UPDATE ON enrollment
 
 -- ---------------------------------------------------------------------------
 -- Round trip 1: lock, read
+--
+-- Every function divertd calls is PL/pgSQL, even a single query: PL/pgSQL
+-- keeps its statements' plans for the connection, while a SQL-language
+-- function that is SECURITY DEFINER (never inlined) is planned again on every
+-- call, which cost 1-4 ms a call here (make bench, BENCH_PROFILE=1).
+-- `#variable_conflict use_column`: a name of the result is also a column's.
 
 -- Lock these programs (name order) and return their live counters and the
 -- policy generation; `now_us` is the transaction's clock (every decision of
@@ -217,47 +326,70 @@ END $$;
 -- whether their key is revoked (a referral of a revoked key is refused in
 -- the transaction, whatever the daemon has heard of it yet).
 CREATE FUNCTION source_lock(sources text[]) RETURNS TABLE (id text, last_seq bigint, revoked boolean)
-    LANGUAGE sql SECURITY DEFINER SET search_path = divert, pg_catalog AS $$
-    SELECT s.id, s.last_seq, s.revoked_at IS NOT NULL FROM source s WHERE s.id = ANY ($1) ORDER BY s.id FOR UPDATE
-$$;
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = divert, pg_catalog AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY SELECT s.id, s.last_seq, s.revoked_at IS NOT NULL FROM source s WHERE s.id = ANY (sources) ORDER BY s.id FOR UPDATE;
+END $$;
 
--- The active case managers of these programs (read under their locks).
-CREATE FUNCTION program_case_managers(programs text[])
-    RETURNS TABLE (program text, id text, name text, caseload int, last_assigned_us bigint)
-    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = divert, pg_catalog AS $$
-    SELECT c.program, c.id, c.name, c.caseload, COALESCE(s_us(c.last_assigned_at), 0)
-      FROM case_manager c WHERE c.program = ANY ($1) AND c.active ORDER BY c.program, c.id
-$$;
+-- The active case managers of these programs (read under their locks),
+-- except those of a program whose staff version the daemon already has:
+-- known is {"PROGRAM": staff_version, ...}. Per program read, a first row
+-- with id NULL carries its staff version, then its case managers in id order.
+CREATE FUNCTION program_case_managers(programs text[], known jsonb)
+    RETURNS TABLE (program text, id text, name text, caseload int, last_assigned_us bigint, staff_version bigint)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = divert, pg_catalog AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY
+    WITH stale AS (
+        SELECT s.program, s.staff_version FROM program_stat s
+         WHERE s.program = ANY (programs) AND (known -> s.program) IS DISTINCT FROM to_jsonb(s.staff_version))
+    SELECT t.program, NULL::text, NULL::text, NULL::int, NULL::bigint, t.staff_version FROM stale t
+    UNION ALL
+    SELECT c.program, c.id, c.name, c.caseload,
+           COALESCE((extract(epoch FROM c.last_assigned_at) * 1000000)::bigint, 0), t.staff_version
+      FROM stale t JOIN case_manager c ON c.program = t.program AND c.active
+     ORDER BY 1, 2 NULLS FIRST;
+END $$;
 
 -- The policy the daemon caches: every program, with the pathways each kind of
 -- source may send, under one generation.
 CREATE FUNCTION policy_rows() RETURNS TABLE (generation bigint, program json, waitlist_ttl_us bigint)
-    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = divert, pg_catalog AS $$
-    SELECT (SELECT g.n FROM policy_generation g), to_json(p), s_us('epoch'::timestamptz + p.waitlist_ttl)
-      FROM program p ORDER BY p.name
-$$;
+    LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = divert, pg_catalog AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY SELECT (SELECT g.n FROM policy_generation g), to_json(p), s_us('epoch'::timestamptz + p.waitlist_ttl)
+      FROM program p ORDER BY p.name;
+END $$;
 
 CREATE FUNCTION pathway_rows() RETURNS TABLE (kind text, pathway text)
-    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = divert, pg_catalog AS $$
-    SELECT kind, pathway FROM pathway_permission ORDER BY kind, pathway
-$$;
+    LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = divert, pg_catalog AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY SELECT kind, pathway FROM pathway_permission ORDER BY kind, pathway;
+END $$;
 
 -- One program's open waitlist (for the daemon's cache) at its version.
 CREATE FUNCTION program_waitlist(prog text)
     RETURNS TABLE (id bigint, tier int, score int, received_us bigint, version bigint)
-    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = divert, pg_catalog AS $$
-    SELECT w.id, w.tier, w.score, s_us(w.received_at), (SELECT s.waitlist_version FROM program_stat s WHERE s.program = $1)
-      FROM waitlist_entry w WHERE w.program = $1 AND w.state = 'open'
-$$;
+    LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = divert, pg_catalog AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY SELECT w.id, w.tier, w.score, s_us(w.received_at), (SELECT s.waitlist_version FROM program_stat s WHERE s.program = prog)
+      FROM waitlist_entry w WHERE w.program = prog AND w.state = 'open';
+END $$;
 
 -- Per program: exits in the last 90 days (the wait band's rate) and the
 -- waitlist's length.
 CREATE FUNCTION program_counts() RETURNS TABLE (program text, exits_90d bigint, waitlist_open int)
-    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = divert, pg_catalog AS $$
-    SELECT p.name, (SELECT count(*) FROM enrollment e WHERE e.program = p.name AND e.exited_at > now() - interval '90 days'),
+    LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = divert, pg_catalog AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY SELECT p.name, (SELECT count(*) FROM enrollment e WHERE e.program = p.name AND e.exited_at > now() - interval '90 days'),
            (SELECT s.waitlist_open FROM program_stat s WHERE s.program = p.name)
-      FROM program p ORDER BY p.name
-$$;
+      FROM program p ORDER BY p.name;
+END $$;
 
 -- What the database knows about each referral of a batch: keys
 -- [{"source", "referral_id", "spid", "last", "dob"}...], in order. Per key:
@@ -269,36 +401,39 @@ CREATE FUNCTION intake_lookup(keys jsonb)
     RETURNS TABLE (ord bigint, earlier_digest text, earlier_reply text, person_id bigint,
                    enrolled_program text, waitlist_id bigint, waitlist_program text,
                    waitlist_tier int, waitlist_score int)
-    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = divert, pg_catalog AS $$
-    SELECT k.ord, r.digest,
+    LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = divert, pg_catalog AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY SELECT k.ord, r.digest,
            (SELECT e.reply::text FROM decision_event e WHERE e.referral_id = r.id ORDER BY e.id LIMIT 1),
-           m.person_id, m.enrolled_program, m.waitlist_id, m.waitlist_program, m.waitlist_tier, m.waitlist_score
-      FROM ROWS FROM (jsonb_to_recordset($1) AS (source text, referral_id text, spid text, last text, dob date))
+           (SELECT min(x) FROM unnest(m.ids) x),
+           (SELECT e.program FROM enrollment e WHERE e.person_id = ANY (m.ids) AND e.status <> 'exited' LIMIT 1),
+           w.id, w.program, w.tier, w.score
+      FROM ROWS FROM (jsonb_to_recordset(keys) AS (source text, referral_id text, spid text, last text, dob date))
            WITH ORDINALITY AS k(source, referral_id, spid, last, dob, ord)
-      LEFT JOIN referral r ON r.source_id = k.source AND r.referral_id = k.referral_id
-      LEFT JOIN LATERAL (
-          WITH ids AS (
+      -- Lateral with LIMIT (and OFFSET 0 below) so each key is looked up by
+      -- index, never by a join planned for jsonb_to_recordset's guess of 100 rows.
+      LEFT JOIN LATERAL (SELECT r.id, r.digest FROM referral r
+                          WHERE r.source_id = k.source AND r.referral_id = k.referral_id LIMIT 1) r ON true
+      CROSS JOIN LATERAL (SELECT ARRAY(
               SELECT p.id FROM person p WHERE k.spid IS NOT NULL AND p.source_id = k.source AND p.source_person_id = k.spid
               UNION
               SELECT p.id FROM person p WHERE k.last IS NOT NULL AND k.dob IS NOT NULL
-                                         AND p.last_name_key = lower(k.last) AND p.dob = k.dob)
-          SELECT (SELECT min(i.id) FROM ids i) AS person_id,
-                 (SELECT e.program FROM enrollment e WHERE e.person_id IN (SELECT i.id FROM ids i)
-                                                       AND e.status <> 'exited' LIMIT 1) AS enrolled_program,
-                 w.id AS waitlist_id, w.program AS waitlist_program, w.tier AS waitlist_tier, w.score AS waitlist_score
-            FROM (SELECT 1) one
-            LEFT JOIN LATERAL (SELECT * FROM waitlist_entry w WHERE w.person_id IN (SELECT i.id FROM ids i)
-                                                               AND w.state = 'open' LIMIT 1) w ON true) m ON true
-     ORDER BY k.ord
-$$;
+                                         AND p.last_name_key = lower(k.last) AND p.dob = k.dob) AS ids OFFSET 0) m
+      LEFT JOIN LATERAL (SELECT w.id, w.program, w.tier, w.score FROM waitlist_entry w
+                          WHERE w.person_id = ANY (m.ids) AND w.state = 'open' LIMIT 1) w ON true
+     ORDER BY k.ord;
+END $$;
 
 -- Ids for the rows a batch may add: n each of persons, referrals, waitlist
 -- entries (unused ones are gaps, as after any rollback).
 CREATE FUNCTION new_ids(n int) RETURNS TABLE (person_id bigint, referral_id bigint, waitlist_id bigint)
-    LANGUAGE sql SECURITY DEFINER SET search_path = divert, pg_catalog AS $$
-    SELECT nextval('divert.person_id_seq'), nextval('divert.referral_id_seq'), nextval('divert.waitlist_entry_id_seq')
-      FROM generate_series(1, $1)
-$$;
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = divert, pg_catalog AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY SELECT nextval('divert.person_id_seq'), nextval('divert.referral_id_seq'), nextval('divert.waitlist_entry_id_seq')
+      FROM generate_series(1, n);
+END $$;
 
 -- ---------------------------------------------------------------------------
 -- Round trip 2: record what C decided, one statement per table
@@ -319,7 +454,8 @@ $$;
 --                    score, components, capacity, from_waitlist, policy_version, reply}],
 --   "decided_by":  text }
 -- Returns each touched program's waitlist counters after it.
-CREATE FUNCTION record(batch jsonb) RETURNS TABLE (program text, waitlist_open int, waitlist_version bigint)
+CREATE FUNCTION record(batch jsonb)
+    RETURNS TABLE (program text, waitlist_open int, waitlist_version bigint, staff_version bigint, staff_base bigint)
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = divert, pg_catalog AS $$
 DECLARE
     touched text[];
@@ -365,8 +501,8 @@ BEGIN
          WHERE r.id = x.id;
     END IF;
     IF batch ? 'enrollments_new' THEN
-        INSERT INTO enrollment (referral_id, person_id, program, case_manager_id, intake_due_at, ends_at)
-        SELECT x.referral_id, x.person_id, x.program, x.case_manager, now() + p.intake_window, now() + p.term
+        INSERT INTO enrollment (referral_id, person_id, program, case_manager_id, intake_due_at, ends_at, status_since)
+        SELECT x.referral_id, x.person_id, x.program, x.case_manager, now() + p.intake_window, now() + p.term, now()
           FROM jsonb_to_recordset(batch -> 'enrollments_new') AS x(referral_id bigint, person_id bigint, program text,
                case_manager text)
           JOIN program p ON p.name = x.program;
@@ -393,8 +529,8 @@ BEGIN
     END IF;
     SELECT array_agg(DISTINCT t) INTO touched FROM (
         SELECT jsonb_array_elements_text(COALESCE(batch -> 'programs', '[]')) AS t) x;
-    RETURN QUERY SELECT s.program, s.waitlist_open, s.waitlist_version FROM program_stat s
-                  WHERE s.program = ANY (COALESCE(touched, '{}')) ORDER BY s.program;
+    RETURN QUERY SELECT s.program, s.waitlist_open, s.waitlist_version, s.staff_version, s.staff_base
+                   FROM program_stat s WHERE s.program = ANY (COALESCE(touched, '{}')) ORDER BY s.program;
 END $$;
 
 -- ---------------------------------------------------------------------------
@@ -444,14 +580,16 @@ END $$;
 CREATE FUNCTION waitlist_linked(entries bigint[])
     RETURNS TABLE (entry_id bigint, referral_row bigint, source_id text, source_kind text, referral_id text,
                    person_id bigint, primary_referral boolean, tier int, score int, components text)
-    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = divert, pg_catalog AS $$
-    SELECT w.id, r.id, r.source_id, s.kind, r.referral_id, w.person_id, r.id = w.referral_id, r.tier, r.score,
+    LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = divert, pg_catalog AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY SELECT w.id, r.id, r.source_id, s.kind, r.referral_id, w.person_id, r.id = w.referral_id, r.tier, r.score,
            (SELECT e.components::text FROM decision_event e WHERE e.referral_id = r.id ORDER BY e.id LIMIT 1)
       FROM waitlist_entry w JOIN referral r ON r.waitlist_entry_id = w.id AND r.state = 'waitlisted'
       JOIN source s ON s.id = r.source_id
-     WHERE w.id = ANY ($1) AND w.state = 'open'
-     ORDER BY w.id, r.id
-$$;
+     WHERE w.id = ANY (entries) AND w.state = 'open'
+     ORDER BY w.id, r.id;
+END $$;
 
 -- A source's referral for withdrawal, its program locked first: its state,
 -- tier, score, program, waitlist entry (and the first other referral still
@@ -483,11 +621,13 @@ END $$;
 CREATE FUNCTION events_after(src text, since bigint, lim int)
     RETURNS TABLE (source_id text, seq bigint, referral_id text, decision text, reason text, program text,
                    tier int, from_waitlist boolean, at_us bigint)
-    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = divert, pg_catalog AS $$
-    SELECT e.source_id, e.seq, r.referral_id, e.decision, e.reason, e.program, e.tier, e.from_waitlist, s_us(e.at)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = divert, pg_catalog AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY SELECT e.source_id, e.seq, r.referral_id, e.decision, e.reason, e.program, e.tier, e.from_waitlist, s_us(e.at)
       FROM decision_event e JOIN referral r ON r.id = e.referral_id
-     WHERE e.source_id = $1 AND e.seq > $2 ORDER BY e.seq LIMIT $3
-$$;
+     WHERE e.source_id = src AND e.seq > since ORDER BY e.seq LIMIT lim;
+END $$;
 
 -- ---------------------------------------------------------------------------
 -- The old whole-site functions go: every path decides in C now.
@@ -513,7 +653,7 @@ DROP FUNCTION event_topic(text);
 
 REVOKE ALL ON program_stat, policy_generation FROM PUBLIC;
 REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA divert FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION program_lock(text[]), source_lock(text[]), program_case_managers(text[]),
+GRANT EXECUTE ON FUNCTION program_lock(text[]), source_lock(text[]), program_case_managers(text[], jsonb),
     policy_rows(), pathway_rows(), program_waitlist(text), program_counts(), intake_lookup(jsonb),
     new_ids(int), record(jsonb), lifecycle_due(), waitlist_linked(bigint[]), withdraw_target(text, text),
     events_after(text, bigint, int) TO divert_daemon;

@@ -62,7 +62,7 @@
 #
 # Profiling: `make bench BENCH_PROFILE=1` (or BENCH_PROFILE=1 tests/harness/bench.sh build)
 #   runs one scenario's burst (BENCH_PROFILE_SCENARIO=base|cms2000|wait10k|hist1M,
-#   default base) with
+#   default base; BENCH_PROFILE_LOAD=idle: 2,000 referrals one at a time instead) with
 #     - pg_stat_statements preloaded on the bench cluster (track = all, so the
 #       statements inside divert's PL/pgSQL functions show): the top statements
 #       by total time are printed after the burst;
@@ -245,7 +245,11 @@ if [ "$PROFILE" = 1 ]; then
     else
         say "perf cannot record here (perf record -e cpu-clock failed): see the callgrind instructions at the top of $0"
     fi
-    intake 16 16 8000 "burst ($SCENARIO, profiled)"
+    case ${BENCH_PROFILE_LOAD:-burst} in
+        burst) intake 16 16 8000 "burst ($SCENARIO, profiled)" ;;
+        idle) intake 1 1 2000 "idle ($SCENARIO, profiled)" ;;
+        *) echo "bench.sh: BENCH_PROFILE_LOAD is burst or idle" >&2; exit 64 ;;
+    esac
     if [ -n "${PERF:-}" ]; then
         kill -INT "$PERF"; wait "$PERF" || true; PERF=
         top() {     # N perf-report-options...: the first N lines of a flat report

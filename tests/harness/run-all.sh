@@ -108,8 +108,7 @@ export DIVERT_DAEMON_USER=divert_test_daemon DIVERT_OPERATOR_USER=divert_test_op
 export DIVERT_WEB_USER=divert_test_web DIVERT_SCREENSHOTS=$ROOT/build/screenshots
 
 n=0
-fresh_db() {
-    n=$((n + 1))
+fresh_db() {             # NAME (n is counted by the caller: this runs in a subshell)
     local db="t${n}_$1"; db=${db//[^a-zA-Z0-9_]/_}
     psql -qc "CREATE DATABASE \"$db\" TEMPLATE divert" postgres
     echo "$db"
@@ -117,6 +116,7 @@ fresh_db() {
 
 run_db_test() {
     local name=$1; shift
+    n=$((n + 1))
     local db; db=$(fresh_db "$name")
     local tmp="$WORK/tmp/$name"; mkdir -p "$tmp"; chmod 777 "$tmp"
     PGDATABASE=$db DIVERT_TMP=$tmp DIVERT_PORT_BASE=$(( 20000 + PORT_OFFSET + (n % 50) * 20 )) \
