@@ -49,12 +49,16 @@
 -- is how divert itself identifies someone across referrals: intake links a
 -- new referral to the person row of an earlier one with the same source
 -- person id, or the same last name and date of birth (the rule behind
--- already_enrolled and linked_to_pending). The row's id outlives a purge of
--- the personal data (009), so the pseudonym stays the same in every extract,
--- before and after; keyed, it says nothing about the id (nor its order) to
--- anyone without the secret. A referral has one too ('referral:' || row id),
--- so overlapping extracts can be matched. The site secret is 32 random
--- bytes, made in the database on the first extract, kept in
+-- already_enrolled and linked_to_pending; two referrals of one person that
+-- intake could not match, one with a source person id only and the other
+-- with a name and date of birth only, are two persons here as there). Not a
+-- hash of names: someone holding an extract and a list of names can't tell
+-- who is who, and a corrected name changes nothing. The row's id outlives a
+-- purge of the personal data (009), so the pseudonym stays the same in every
+-- extract, before and after; keyed, it says nothing about the id (nor its
+-- order) to anyone without the secret. A referral has one too ('referral:'
+-- || row id), so overlapping extracts can be matched. The site secret is 32
+-- random bytes, made in the database on the first extract, kept in
 -- divert.report_secret, which no role but the owner may read: only
 -- report_extract (SECURITY DEFINER) uses it, and it never leaves the server.
 -- HMAC-SHA256 is RFC 2104 over PostgreSQL's built-in sha256() (no extension
