@@ -57,6 +57,7 @@ int ctl_site (ctl_t *ctl, int argc, char **argv);
 int ctl_purge (ctl_t *ctl, int argc, char **argv);
 int ctl_audit (ctl_t *ctl, int argc, char **argv);
 int ctl_user (ctl_t *ctl, int argc, char **argv);
+int ctl_report (ctl_t *ctl, int argc, char **argv);
 
 //  --------------------------------------------------------------------------
 //  Errors (util.c). Both print "divertctl: ..." as one line on stderr.

@@ -1,6 +1,7 @@
 /*  divertctl — the operator tool of divert: migrations, keys, staff, policy,
-    enrollments, what the system is doing (status, waitlist, explain), and
-    personal data (site retention, purge, audit).
+    enrollments, what the system is doing (status, waitlist, explain),
+    reports for funders and evaluators, and personal data (site retention,
+    purge, audit).
     This file holds the global options, the command table and the usage text.
     It talks to PostgreSQL with the same conninfo rules as divertd (-d, or
     libpq's PG* environment variables).
@@ -60,6 +61,16 @@ static const char *s_usage =
 "  waitlist [PROGRAM] [--json]              the waitlist in promotion order\n"
 "  explain REFERRAL_ID [--source S] [--json]   every decision about one referral, and why\n"
 "\n"
+"Reports (no personal data; days in the database session's time zone, PGTZ)\n"
+"  report [--program P] [--from DATE] [--to DATE] [--by day|week|month|all]\n"
+"         [--figure NAME,...] [--format text|csv|json] [--out DIR] [--summary]\n"
+"                                           referrals, decisions, acceptance, waits, intake,\n"
+"                                           exits, stays, capacity and caseloads over time\n"
+"                                           (DATE is YYYY-MM-DD; default the last 30 days;\n"
+"                                           csv: one file per figure in DIR)\n"
+"  report --evaluator [--format csv] [--program P] [--from DATE] [--to DATE] [--out DIR]\n"
+"                                           one row per referral, each person a stable pseudonym\n"
+"\n"
 "Personal data\n"
 "  site set --retention DUR | site show [--json]      DUR as above, or years: 3y\n"
 "                                           how long personal data is kept after a referral's\n"
@@ -101,6 +112,7 @@ static const struct {
     { "purge", ctl_purge },
     { "audit", ctl_audit },
     { "user", ctl_user },
+    { "report", ctl_report },
 };
 
 static bool

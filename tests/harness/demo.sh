@@ -8,7 +8,8 @@
 #          as it comes, a case manager joining, the case-management system
 #          closing the loop (intakes, in the wind and back, a transfer,
 #          discharges that promote the waitlist), then the capacity per case
-#          manager. divertd keeps running until `make demo-stop`.
+#          manager and a short report for funders (`divertctl report
+#          --summary`). divertd keeps running until `make demo-stop`.
 #   stop:  stops divertd and PostgreSQL (./var stays; `rm -rf var` resets).
 #
 # It works from any checkout the invoking user owns (as root in a 0700 home
@@ -227,8 +228,10 @@ CONF
     case_management
     say "Capacity now"
     "$BIN/divertctl" status
-    say "Try: eval \"\$(tests/harness/pg.sh env var/pg $PORT)\", then build/bin/divertctl waitlist · build/bin/divertctl explain <referral_id> · make demo-stop"
     tests/harness/demo-web.sh start
+    say "A short report for funders: the last 30 days, from the decisions and the enrollment history"
+    "$BIN/divertctl" report --summary
+    say "Try: eval \"\$(tests/harness/pg.sh env var/pg $PORT)\", then build/bin/divertctl waitlist · build/bin/divertctl explain <referral_id> · build/bin/divertctl report --by week · make demo-stop"
 }
 
 case ${1:-start} in

@@ -14,10 +14,11 @@
 #    keeps its flags when the builder gives CFLAGS and LDFLAGS.
 # 2. The demo in a checkout the postgres user cannot enter (a copy of the tree
 #    in a fresh 0700 directory, as a clone in /root): tests/harness/demo.sh
-#    start with a short stream, the README's divertctl hint, make demo-stop,
-#    `rm -rf var` starts over (stopped, and while running); and, as root, the
-#    same for an unprivileged user in their own 0700 directory, whose
-#    PostgreSQL runs as themselves with the cluster in var/pg.
+#    start with a short stream ending with a short report, the README's
+#    divertctl hint, make demo-stop, `rm -rf var` starts over (stopped, and
+#    while running); and, as root, the same for an unprivileged user in their
+#    own 0700 directory, whose PostgreSQL runs as themselves with the cluster
+#    in var/pg.
 #
 # Environment (tests/harness/run-all.sh): DIVERT_BIN, DIVERT_TMP,
 # DIVERT_PORT_BASE (20 ports of our own). The demo runs its own PostgreSQL
@@ -235,6 +236,8 @@ check_started() {
     check_match "$what: divertd runs" "$(cat "$T/demo.log")" "divertd running"
     check_eq "$what: nine batches of referrals sent, none in error" \
         "$(grep -cE '^4 sent: .* 0 error;' "$T/demo.log")" 9
+    check_match "$what: it ends with a short report" "$(cat "$T/demo.log")" \
+        "A short report for funders.*"$'\n'"divert report: [0-9-]+ to [0-9-]+, the whole period; CO-LEAD, LEAD"
     [ "$rc" -eq 0 ] || sed 's/^/# demo: /' "$T/demo.log" | tail -n 30
 }
 
@@ -246,6 +249,8 @@ START=$SECONDS
 demo start; RC=$?
 check_started "first run" "$RC"
 check "it took less than 30 s" test $((SECONDS - START)) -lt 30
+check_match "the report counts every LEAD referral" "$(cat "$T/demo.log")" \
+    $'\nLEAD\n  referrals       '"$(sql "SELECT count(*) FROM divert.referral WHERE program = 'LEAD'"): "
 if [ "$(id -u)" = 0 ]; then
     LINK=$(readlink "$C/var/pg")
     check_match "var/pg links to a cluster the postgres user can reach" "$LINK" "^/.+/divert-clusters/[0-9a-f]{16}$"

@@ -230,7 +230,7 @@ snapshot() {
     PGUSER=${OPERATOR:-$PGUSER} "$CTL" status --json | jq 'del(.daemons, .generated_at, .now)' >"$dir/status" 2>&1
     PGUSER=${OPERATOR:-$PGUSER} "$CTL" waitlist --json | jq 'map(del(.waited_seconds, .expires_in_seconds))' >"$dir/waitlist" 2>&1
     if "$CTL" --help | grep -q '^  report'; then
-        PGUSER=${OPERATOR:-$PGUSER} "$CTL" report --format json >"$dir/report" 2>&1
+        PGUSER=${OPERATOR:-$PGUSER} "$CTL" report --format json | jq 'del(.generated_at)' >"$dir/report" 2>&1
     fi
     as_daemon "SELECT divert.enrollment_feed_after('{\"LEAD\": 0, \"CO-LEAD\": 0}', 1000)" >"$dir/feed"
     # A report without personal data: decisions, enrollments and exits by what and when
