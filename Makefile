@@ -84,12 +84,14 @@ endef
 $(foreach c,$(CLIENTS),$(eval $(call client_rule,$(c))))
 
 # The daemon's decision core is pure (no database, no sockets): its unit
-# tests link it directly.
-CORE_OBJ    := $(BUILD)/obj/daemon/decide.o $(BUILD)/obj/daemon/snapshot.o
+# tests link it directly, and so the pure parts of the metrics (divertd's
+# counters, divert-web's exposition format).
+CORE_OBJ    := $(BUILD)/obj/daemon/decide.o $(BUILD)/obj/daemon/snapshot.o \
+               $(BUILD)/obj/daemon/metrics.o $(BUILD)/obj/clients/divert-web/exposition.o
 
 $(BUILD)/tests/%: tests/unit/%.c $(CORE_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests/support -Idaemon $(ALL_LDFLAGS) -o $@ $< $(CORE_OBJ) $(LIB) $(LIBS)
+	$(CC) $(ALL_CFLAGS) -Itests/support -Idaemon -Iclients/divert-web $(ALL_LDFLAGS) -o $@ $< $(CORE_OBJ) $(LIB) $(LIBS)
 
 $(BUILD)/tests/%: tests/integration/%.c $(SUPPORT_OBJ) $(LIB)
 	@mkdir -p $(dir $@)

@@ -13,6 +13,7 @@ dv_config_defaults (dv_config_t *config)
     snprintf (config->server_cert, sizeof config->server_cert, "/etc/divert/server.cert");
     config->max_message_size = 65536;
     config->waitlist_recheck_ms = 60000;
+    config->metrics_interval_ms = 10000;
     config->batch_max = 256;
     config->queue_max = 10000;
     snprintf (config->log, sizeof config->log, "auto");
@@ -64,7 +65,8 @@ dv_duration_format (int64_t msecs, char *buffer, size_t size)
 static const char *s_known [] = {
     "divertd", "divertd/intake", "divertd/decisions", "divertd/server_cert",
     "divertd/max_message_size", "divertd/waitlist_recheck", "divertd/batch_max",
-    "divertd/queue_max", "divertd/log", "divertd/log_level", "divertd/purge", "database", "database/conninfo",
+    "divertd/queue_max", "divertd/log", "divertd/log_level", "divertd/purge", "divertd/metrics_interval",
+    "database", "database/conninfo",
     NULL
 };
 
@@ -156,6 +158,14 @@ s_load_values (dv_config_t *c, zconfig_t *root, char *e, size_t es)
         c->waitlist_recheck_ms = dv_duration_parse (recheck);
         if (c->waitlist_recheck_ms < 100) {
             snprintf (e, es, "'divertd/waitlist_recheck' must be a duration of at least 100ms, like 60s");
+            return -1;
+        }
+    }
+    const char *metrics = zconfig_get (root, "divertd/metrics_interval", NULL);
+    if (metrics) {
+        c->metrics_interval_ms = dv_duration_parse (metrics);
+        if (c->metrics_interval_ms < 1000 || c->metrics_interval_ms > 3600000) {
+            snprintf (e, es, "'divertd/metrics_interval' must be a duration from 1s to 1h, like 10s");
             return -1;
         }
     }

@@ -17,6 +17,7 @@ typedef struct {
     char server_cert [1024];        //  divertd/server_cert (public; secret in <path>_secret)
     int max_message_size;           //  divertd/max_message_size, default 65536
     int64_t waitlist_recheck_ms;    //  divertd/waitlist_recheck, default 60s
+    int64_t metrics_interval_ms;    //  divertd/metrics_interval, default 10s (1s .. 1h)
     int batch_max;                  //  divertd/batch_max, default 256 requests per transaction
     int queue_max;                  //  divertd/queue_max, default 10000 requests waiting
     char log [16];                  //  divertd/log: auto | journal | stderr

@@ -29,6 +29,7 @@ typedef struct {
     dv_sender_t sender;
     json_t *reply;           //  set by the store
     dv_verdict_t verdict;    //  a referral: the decision on it (decide.h)
+    int64_t received_us;     //  dv_metrics_now_us () when it was read (decision latency)
 } dv_job_t;
 
 typedef struct {

@@ -1,6 +1,7 @@
 /*  server — divertd's event loop. See server.h. */
 #include "server.h"
 #include "job.h"
+#include "metrics.h"
 #include "stats.h"
 #include "store.h"
 #include "subscribers.h"
@@ -31,6 +32,9 @@ struct _dv_server_t {
     int signal_fd;
     char decided_by [128];
     dv_stats_t *stats;          //  behind STATUS=
+    dv_metrics_t *metrics;      //  the process counters for Prometheus (metrics.h)
+    char daemon [120];          //  "host:pid": the metrics' daemon label
+    int64_t started_at;         //  Unix seconds
     zhashx_t *queued;           //  sender id -> requests queued or with the store
     int drain_timer;            //  stopping: the last moment to answer stragglers
     zhashx_t *revoked;          //  identities ("kind:id") of revoked keys, from the store
@@ -132,6 +136,25 @@ s_watchdog_timer (zloop_t *loop, int timer_id, void *arg)
     return 0;
 }
 
+//  The process counters to the store, which writes them to the database
+//  (every metrics_interval, and once more when divertd stops).
+static void
+s_send_metrics (dv_server_t *self)
+{
+    char *snapshot = dv_metrics_snapshot (self->metrics);
+    if (snapshot && dv_store_send_metrics (self->store, &snapshot) != 0)
+        dv_log_warning ("cannot hand the metrics to the database thread");
+    free (snapshot);
+}
+
+static int
+s_metrics_timer (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop; (void) timer_id;
+    s_send_metrics ((dv_server_t *) arg);
+    return 0;
+}
+
 //  ---------------------------------------------------------------------------
 //  Batches to and from the store
 
@@ -212,13 +235,41 @@ s_dispatch (dv_server_t *self)
     dv_store_send_batch (self->store, batch);
 }
 
+//  What a reply tells the process counters (metrics.h), once it is sent:
+//  a referral's decision latency; a case-management system's enrollment
+//  change recorded here (divertd's own changes are counted from the feed).
+static void
+s_count_reply (dv_server_t *self, dv_job_t *job)
+{
+    const char *type = json_string_value (json_object_get (job->reply, "type"));
+    dv_req_type_t request = dv_request_type (job->request);
+    if (request == DV_REQ_REFERRAL && type && streq (type, "decision"))
+        dv_metrics_latency (self->metrics, (dv_metrics_now_us () - job->received_us) / 1e6);
+    else
+    if ((request == DV_REQ_ENROLLMENT || request == DV_REQ_TRANSFER) && type && streq (type, "enrollment")
+    &&  !json_is_true (json_object_get (job->reply, "replayed")))
+        dv_metrics_enrollment_change (self->metrics, request == DV_REQ_TRANSFER ? "transferred"
+                                                                               : dv_request_change (job->request));
+}
+
+//  Publish committed events, and count what this daemon recorded: every
+//  decision event here is one of its own; an enrollment event is its own
+//  when the feed says so ("own": made by this daemon's connection).
 static void
 s_publish (dv_server_t *self, json_t *events)
 {
     size_t index;
     json_t *entry;
     json_array_foreach (events, index, entry) {
-        char *event = json_dumps (json_object_get (entry, "event"), JSON_COMPACT);
+        json_t *wire = json_object_get (entry, "event");
+        const char *type = json_string_value (json_object_get (wire, "type"));
+        if (type && streq (type, "event"))
+            dv_metrics_decision (self->metrics, json_string_value (json_object_get (wire, "decision")),
+                                 json_string_value (json_object_get (wire, "reason")));
+        else
+        if (type && streq (type, "enrollment_event") && json_is_true (json_object_get (entry, "own")))
+            dv_metrics_enrollment_change (self->metrics, json_string_value (json_object_get (wire, "change")));
+        char *event = json_dumps (wire, JSON_COMPACT);
         zstr_sendm (self->decisions, json_string_value (json_object_get (entry, "topic")));
         zstr_send (self->decisions, event);
         free (event);
@@ -271,11 +322,13 @@ s_set_revoked (dv_server_t *self, const char *text)
 static void
 s_store_done (dv_server_t *self, dv_batch_t *batch)
 {
+    dv_metrics_batch (self->metrics, batch->count);
     for (size_t i = 0; i < batch->count; i++) {
         dv_job_t *job = batch->jobs [i];
         s_count_queued (self, job->sender.user_id, -1);
         s_log_reply (self, job);
         s_send_reply (self, &job->routing_id, job->reply);
+        s_count_reply (self, job);
     }
     s_publish (self, batch->events);
     self->store_busy = false;
@@ -382,6 +435,7 @@ s_log_problems (dv_log_fields_t *fields, dv_request_t *request)
 static void
 s_handle_request (dv_server_t *self, zframe_t **routing_id_p, zframe_t *body)
 {
+    int64_t received_us = dv_metrics_now_us ();
     dv_sender_t sender;
     const char *user_id = zframe_meta (body, "User-Id");
     if (!s_sender (user_id, &sender)) {
@@ -432,6 +486,7 @@ s_handle_request (dv_server_t *self, zframe_t **routing_id_p, zframe_t *body)
         code = "forbidden";
     else {
         dv_job_t *job = dv_job_new (routing_id_p, &request, &sender);
+        job->received_us = received_us;
         zlistx_add_end (self->queue, job);
         s_count_queued (self, sender.user_id, +1);
         s_dispatch (self);
@@ -724,7 +779,10 @@ dv_server_new (const dv_config_t *config, const char *config_path, char *error, 
     char host [64] = "localhost";
     gethostname (host, sizeof host - 1);
     snprintf (self->decided_by, sizeof self->decided_by, "divertd@%s:%d", host, (int) getpid ());
+    snprintf (self->daemon, sizeof self->daemon, "%s:%d", host, (int) getpid ());
+    self->started_at = (int64_t) time (NULL);
     self->stats = dv_stats_new ();
+    self->metrics = dv_metrics_new ();
     self->queued = zhashx_new ();
     self->revoked = zhashx_new ();
     self->subscribers = dv_subscribers_new ();
@@ -753,7 +811,8 @@ dv_server_new (const dv_config_t *config, const char *config_path, char *error, 
         return NULL;
     }
     dv_store_args_t args = { self->config.conninfo, self->decided_by, self->config.waitlist_recheck_ms,
-                             streq (self->config.purge, "daily") };
+                             streq (self->config.purge, "daily"), self->daemon, self->started_at,
+                             self->config.metrics_interval_ms };
     self->store = zactor_new (dv_store_actor, &args);
     return self;
 }
@@ -770,6 +829,7 @@ dv_server_destroy (dv_server_t **self_p)
         zactor_destroy (&self->zap);
         zlistx_destroy (&self->queue);
         dv_stats_destroy (&self->stats);
+        dv_metrics_destroy (&self->metrics);
         zhashx_destroy (&self->queued);
         zhashx_destroy (&self->revoked);
         dv_subscribers_destroy (&self->subscribers);
@@ -796,6 +856,7 @@ dv_server_run (dv_server_t *self)
         zloop_timer (self->loop, watchdog_usec / 2000 ? watchdog_usec / 2000 : 1, 0, s_watchdog_timer, self);
     else
         zloop_timer (self->loop, 5000, 0, s_watchdog_timer, self);
+    zloop_timer (self->loop, (size_t) self->config.metrics_interval_ms, 0, s_metrics_timer, self);
     zloop_start (self->loop);
     //  Answer anything still queued (only when stopping on a fatal error).
     dv_job_t *job;
@@ -804,6 +865,8 @@ dv_server_run (dv_server_t *self)
                       "divertd is shutting down; nothing was recorded, send the same request again later");
         dv_job_destroy (&job);
     }
+    //  The final counts; the store writes them before it ends (dv_server_destroy)
+    s_send_metrics (self);
     dv_log_notice ("stopped");
     return self->exit_code;
 }

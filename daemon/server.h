@@ -14,6 +14,12 @@
     Subscriptions on the decisions socket are checked here (XPUB manual
     mode): a source's key gets only its own topic, a monitor's key anything.
 
+    The process counters for Prometheus are counted here (metrics.h): the
+    decisions and enrollment changes this daemon recorded, each referral's
+    latency from read to reply, each batch's size; every metrics_interval
+    (and once more on a clean stop) the store writes a snapshot of them to
+    the database, where divert-web's /metrics reads it.
+
     Revocation reaches open connections here: the store sends the identities
     of every revoked key when they change; every request of a revoked key is
     then `forbidden` (before anything else, ping included) and its subscriber

@@ -22,6 +22,9 @@ typedef struct {
     dv_cache_t *cache;
     char *decided_by;
     int64_t recheck_ms;
+    char *daemon;                   //  daemon_metrics' key, "host:pid"
+    char started_at [32];           //  Unix seconds, for daemon_metrics
+    char metrics_interval [48];     //  "10000 milliseconds", for daemon_metrics
     bool fatal;                     //  an unknown schema: stay down, the server stops
     bool reported_up, reported_once;
     int backoff_ms;
@@ -50,6 +53,15 @@ int
 dv_store_send_batch (zactor_t *store, dv_batch_t *batch)
 {
     return zsock_send (store, "sp", "BATCH", batch);
+}
+
+int
+dv_store_send_metrics (zactor_t *store, char **snapshot_p)
+{
+    int rc = zsock_send (store, "sp", "METRICS", *snapshot_p);
+    if (rc == 0)
+        *snapshot_p = NULL;             //  the store frees it
+    return rc;
 }
 
 int
@@ -365,6 +377,23 @@ s_take_notifies (s_store_t *self)
     }
 }
 
+//  The process counters (metrics.h) into divert.daemon_metrics, while
+//  connected; a failure waits for the next snapshot.
+static void
+s_write_metrics (s_store_t *self, const char *snapshot)
+{
+    if (!dv_db_connected (self->db))
+        return;
+    const char *params [] = { self->daemon, self->started_at, self->metrics_interval, snapshot };
+    PGresult *result = dv_db_exec (self->db, "SELECT divert.daemon_metrics_put($1, to_timestamp($2::bigint),"
+                                             " $3::interval, $4::jsonb)", 4, params);
+    if (!result)
+        dv_log_warning ("cannot write the metrics: %s (SQLSTATE %s)", dv_db_error (self->db),
+                        *dv_db_sqlstate (self->db) ? dv_db_sqlstate (self->db) : "none");
+    PQclear (result);
+    s_settle (self);
+}
+
 //  ---------------------------------------------------------------------------
 //  Batches
 
@@ -466,6 +495,11 @@ s_on_pipe (zloop_t *loop, zsock_t *pipe, void *arg)
         s_work (self);
     }
     else
+    if (!term && streq (command, "METRICS") && pointer) {
+        s_write_metrics (self, (const char *) pointer);
+        free (pointer);
+    }
+    else
         s_settle (self);
     free (command);
     return term ? -1 : 0;
@@ -540,6 +574,10 @@ dv_store_actor (zsock_t *pipe, void *args)
     self.cache = dv_cache_new ();
     self.decided_by = strdup (store_args->decided_by);
     self.recheck_ms = store_args->recheck_ms > 0 ? store_args->recheck_ms : 60000;
+    self.daemon = strdup (store_args->daemon ? store_args->daemon : "unknown");
+    snprintf (self.started_at, sizeof self.started_at, "%lld", (long long) store_args->started_at);
+    snprintf (self.metrics_interval, sizeof self.metrics_interval, "%lld milliseconds",
+              (long long) (store_args->metrics_interval_ms > 0 ? store_args->metrics_interval_ms : 10000));
     self.loop = zloop_new ();
     zloop_set_nonstop (self.loop, true);
     zloop_reader (self.loop, pipe, s_on_pipe, &self);
@@ -558,6 +596,7 @@ dv_store_actor (zsock_t *pipe, void *args)
     dv_db_destroy (&self.db);
     dv_cache_destroy (&self.cache);
     free (self.decided_by);
+    free (self.daemon);
     free (self.revoked);
     json_decref (self.feed_positions);
 }

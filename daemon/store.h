@@ -23,9 +23,14 @@
       timer purge        with purge = daily: divert.purge (sql/009_retention.sql)
                          after connecting, then once a day: the personal data
                          past the site's retention is removed, the run recorded
+    And on the server's word: METRICS, the process counters (metrics.h),
+    written to divert.daemon_metrics (sql/012_metrics.sql) at once while
+    connected (the server sends them every metrics_interval, and once more
+    when it stops cleanly); dropped while the database is down.
 
     The pipe protocol, complete (send and receive only through these):
       server -> store   BATCH      a dv_batch_t *, the store's until DONE
+                        METRICS    a char * (dv_metrics_snapshot), the store frees it
       store -> server   DONE       the batch back, every job answered
                         EVENTS     json_t * [{"topic","event"}...] committed
                                    later: promotions, expiries, lapses, the
@@ -48,6 +53,9 @@ typedef struct {
     const char *decided_by;     //  recorded with each event, e.g. "divertd@host:pid"
     int64_t recheck_ms;         //  the re-check timer (config waitlist_recheck)
     bool purge_daily;           //  config purge = daily
+    const char *daemon;         //  daemon_metrics' key, "host:pid"
+    int64_t started_at;         //  when divertd started (Unix seconds)
+    int64_t metrics_interval_ms;    //  config metrics_interval: how often METRICS comes
 } dv_store_args_t;
 
 //  zactor_new (dv_store_actor, &args): args must live until the actor has started.
@@ -57,6 +65,10 @@ void
 //  server -> store: a batch to answer (the store owns it until DONE).
 int
     dv_store_send_batch (zactor_t *store, dv_batch_t *batch);
+
+//  server -> store: the counters to write (takes the text: *snapshot_p = NULL).
+int
+    dv_store_send_metrics (zactor_t *store, char **snapshot_p);
 
 typedef enum {
     DV_STORE_DONE,

@@ -27,6 +27,7 @@ web_config_defaults (web_config_t *c)
     c->db_connections = 4;
     snprintf (c->log, sizeof c->log, "auto");
     snprintf (c->log_level, sizeof c->log_level, "info");
+    snprintf (c->metrics, sizeof c->metrics, "loopback");
     snprintf (c->intake, sizeof c->intake, "tcp://127.0.0.1:7461");
     snprintf (c->decisions, sizeof c->decisions, "tcp://127.0.0.1:7462");
     snprintf (c->keys, sizeof c->keys, "/etc/divert/web");
@@ -41,6 +42,7 @@ static const char *s_known [] = {
     "divert-web/session_max", "divert-web/login_user_failures", "divert-web/login_address_failures",
     "divert-web/login_window", "divert-web/login_lockout", "divert-web/max_body",
     "divert-web/max_connections", "divert-web/db_connections", "divert-web/log", "divert-web/log_level",
+    "divert-web/metrics",
     "divert", "divert/intake", "divert/decisions", "divert/keys", "divert/monitor_cert",
     "divert/cms_cert", "divert/timeout",
     "database", "database/conninfo",
@@ -163,6 +165,7 @@ s_load_values (web_config_t *c, zconfig_t *root, char *e, size_t es)
     ||  s_integer (root, "divert-web/db_connections", 1, 64, &c->db_connections, e, es)
     ||  s_copy (root, "divert-web/log", c->log, sizeof c->log, e, es)
     ||  s_copy (root, "divert-web/log_level", c->log_level, sizeof c->log_level, e, es)
+    ||  s_copy (root, "divert-web/metrics", c->metrics, sizeof c->metrics, e, es)
     ||  s_copy (root, "divert/intake", c->intake, sizeof c->intake, e, es)
     ||  s_copy (root, "divert/decisions", c->decisions, sizeof c->decisions, e, es)
     ||  s_copy (root, "divert/keys", c->keys, sizeof c->keys, e, es)
@@ -178,6 +181,10 @@ s_load_values (web_config_t *c, zconfig_t *root, char *e, size_t es)
     if (!streq (c->log_level, "debug") && !streq (c->log_level, "info")
     &&  !streq (c->log_level, "notice") && !streq (c->log_level, "warning")) {
         snprintf (e, es, "'divert-web/log_level' must be debug, info, notice or warning");
+        return -1;
+    }
+    if (!streq (c->metrics, "loopback") && !streq (c->metrics, "login") && !streq (c->metrics, "off")) {
+        snprintf (e, es, "'divert-web/metrics' must be loopback, login or off");
         return -1;
     }
     if ((*c->tls_cert != 0) != (*c->tls_key != 0)) {

@@ -3,7 +3,7 @@
     Unix socket for a reverse proxy, anything else is refused), one thread
     per connection (a Server-Sent Events stream may wait), bounded request
     bodies, the security headers on every response, the static files, and
-    the handover of /api/ requests to routes.c.
+    the handover of /api/ requests to routes.c and of /metrics to metrics.c.
 */
 #include "web.h"
 
@@ -255,6 +255,9 @@ s_access (void *cls, struct MHD_Connection *connection, const char *url, const c
     else
     if (strncmp (url, "/api/", 5) == 0 || streq (url, "/api"))
         web_routes_dispatch (req);
+    else
+    if (streq (url, "/metrics"))
+        web_metrics (req);
     else
         s_static (req);
     return s_send (req);

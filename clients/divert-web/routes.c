@@ -102,9 +102,8 @@ s_is_json (web_request_t *req)
         && (type [16] == 0 || type [16] == ';' || type [16] == ' ');
 }
 
-//  The session named by the cookie, or NULL.
-static void
-s_session (web_request_t *req)
+void
+web_session_load (web_request_t *req)
 {
     const char *token = MHD_lookup_connection_value (req->connection, MHD_COOKIE_KIND, "divert_session");
     if (!token || strlen (token) != WEB_TOKEN_SIZE - 1)
@@ -161,7 +160,7 @@ web_routes_dispatch (web_request_t *req)
         return;
     }
     if (route->access != S_OPEN) {
-        s_session (req);
+        web_session_load (req);
         if (!req->session) {
             if (!web_pool_up (req->web->pool) && *req->token_hash)
                 web_reply_error (req, MHD_HTTP_SERVICE_UNAVAILABLE, "the database is unavailable; try again shortly");

@@ -23,6 +23,8 @@
       program.c     the program dashboard's API
       admin.c       users and roles
       words.c       decisions in words
+      metrics.c     /metrics for Prometheus: who may read it, what it reads
+      exposition.c  the Prometheus text format (web_expo_t)
       files.c       the static files, loaded at start
 */
 #ifndef DIVERT_WEB_H
@@ -60,6 +62,7 @@ typedef struct {
     int db_connections;             //  PostgreSQL connections (default 4)
     char log [16];                  //  auto | journal | stderr
     char log_level [16];            //  debug | info | notice | warning
+    char metrics [16];              //  /metrics: loopback (default) | login | off
     //  divert section
     char intake [256];              //  divertd's intake endpoint
     char decisions [256];           //  divertd's decisions endpoint
@@ -278,6 +281,10 @@ const char *
 //  Session members
 const char *
     web_session_str (web_request_t *req, const char *path);
+//  The session the cookie names into req->session, user and role (routes.c);
+//  left NULL without a live one.
+void
+    web_session_load (web_request_t *req);
 
 //  Dispatch an /api/ request (routes.c); always sets a response.
 void
@@ -339,6 +346,42 @@ const char *
 //  An enrollment change in words ("Intake completed: now active.")
 char *
     web_words_enrollment (const char *status, const char *reason);
+
+
+//  --------------------------------------------------------------------------
+//  Prometheus (metrics.c, exposition.c)
+
+//  GET /metrics: the text exposition, to whom `metrics` admits.
+void
+    web_metrics (web_request_t *req);
+
+typedef struct _web_expo_t web_expo_t;
+
+web_expo_t *
+    web_expo_new (void);
+void
+    web_expo_destroy (web_expo_t **self_p);
+//  A metric family's "# HELP" and "# TYPE" lines (type: counter, gauge,
+//  histogram); its samples follow, before the next family.
+void
+    web_expo_family (web_expo_t *self, const char *name, const char *type, const char *help);
+//  One sample: name{label="value",...} value. labels: name, value pairs
+//  ending with NULL (or NULL for none); values are escaped here.
+void
+    web_expo_sample (web_expo_t *self, const char *name, const char *const *labels, double value);
+//  A histogram's samples (name_bucket with le, name_sum, name_count) from
+//  divertd's snapshot {"buckets": [[le, cumulative], ...], "sum", "count"}
+//  (daemon/metrics.h). 0, or -1 without a line when the snapshot is not
+//  a valid histogram (bounds not rising, counts falling, count short).
+int
+    web_expo_histogram (web_expo_t *self, const char *name, const char *const *labels, json_t *histogram);
+//  The text so far (owned by self).
+const char *
+    web_expo_text (web_expo_t *self);
+//  A number as the format wants it: a whole number (below 1e15) in digits,
+//  else the shortest text that reads back the same; +Inf, -Inf or NaN.
+void
+    web_expo_number (double value, char *text, size_t size);
 
 
 //  --------------------------------------------------------------------------

@@ -84,6 +84,17 @@ check_eq "an idle session opens nothing" "$(as "$WEB" "SELECT web_referral_detai
 as postgres "UPDATE web_session SET last_seen_at = now() WHERE token_hash = '$TOKEN_CM'; UPDATE web_user SET disabled_at = now() WHERE name = 'cm'" >/dev/null
 check_eq "a disabled user's session opens nothing" "$(as "$WEB" "SELECT web_session('$TOKEN_CM') IS NULL")" t
 
+echo "# the metrics (sql/012_metrics.sql): divertd writes its row through the function, divert-web reads the view"
+DAEMON=${DIVERT_DAEMON_USER:?}
+allowed "divertd writes its counters" "$DAEMON" "SELECT daemon_metrics_put('h:1', now(), '10 seconds', '{\"decisions\": {}}')"
+denied "but not the table directly" "$DAEMON" "DELETE FROM daemon_metrics" "permission denied"
+check_eq "divert-web reads the fresh rows" "$(as "$WEB" "SELECT string_agg(daemon, ',') FROM web_daemon_metrics")" "h:1"
+denied "divert-web cannot read the table" "$WEB" "SELECT * FROM daemon_metrics" "permission denied"
+denied "nor write it" "$WEB" "SELECT daemon_metrics_put('h:2', now(), '10 seconds', '{}')" "permission denied"
+allowed "divert-web checks Basic credentials" "$WEB" "SELECT web_basic_check('partner', '127.0.0.1')"
+check_eq "... which give the role, not the binding" "$(as "$WEB" "SELECT web_basic_check('partner', '127.0.0.1') ->> 'role'")" partner
+denied "a snapshot that is not an object is refused" "$DAEMON" "SELECT daemon_metrics_put('h:1', now(), '10 seconds', '[]')" "check constraint"
+
 echo "# the operator: users through the functions, the audit read-only"
 allowed "adds a user" "$OPERATOR" "SELECT user_add('ops-made', 'program', NULL, '$HASH')"
 allowed "lists users (no hashes)" "$OPERATOR" "SELECT user_list()"

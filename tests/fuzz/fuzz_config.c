@@ -62,6 +62,8 @@ s_applied (const dv_config_t *config, const char *path, const char *value)
     if (streq (path, "database/conninfo"))   return streq (config->conninfo, value);
     if (streq (path, "divertd/waitlist_recheck"))
         return dv_duration_parse (value) == config->waitlist_recheck_ms;
+    if (streq (path, "divertd/metrics_interval"))
+        return dv_duration_parse (value) == config->metrics_interval_ms;
     long number = strtol (value, NULL, 10);
     if (streq (path, "divertd/max_message_size")) return number == config->max_message_size;
     if (streq (path, "divertd/batch_max"))        return number == config->batch_max;
@@ -118,6 +120,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         CHECK (config.batch_max >= 1 && config.batch_max <= 10000);
         CHECK (config.queue_max >= 1 && config.queue_max <= 1000000);
         CHECK (config.waitlist_recheck_ms >= 100);
+        CHECK (config.metrics_interval_ms >= 1000 && config.metrics_interval_ms <= 3600000);
         CHECK (!strcmp (config.log, "auto") || !strcmp (config.log, "journal")
             || !strcmp (config.log, "stderr"));
         CHECK (!strcmp (config.log_level, "debug") || !strcmp (config.log_level, "info")

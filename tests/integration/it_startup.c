@@ -62,6 +62,10 @@ TEST (bad_config_line)
     CHECK_INT (s_run (config, &log), 78);
     CHECKF (strstr (log, "'divertd/purge' must be off or daily") != NULL, "log: %s", log);
     free (log); free (config);
+    config = s_config ("    metrics_interval = 500ms\n");
+    CHECK_INT (s_run (config, &log), 78);
+    CHECKF (strstr (log, "'divertd/metrics_interval' must be a duration from 1s to 1h") != NULL, "log: %s", log);
+    free (log); free (config);
 }
 
 TEST (unreadable_key)

@@ -1,0 +1,106 @@
+-- 012_metrics.sql — what divert-web's /metrics (Prometheus) reads (issue 12,
+-- part 3).
+--
+--   daemon_metrics      one row per divertd process ("host:pid"): its process
+--                       counters (daemon/metrics.h: decisions by decision and
+--                       reason, enrollment changes by change, the decision
+--                       latency and batch size histograms) as divertd last
+--                       wrote them, every metrics_interval and once more at a
+--                       clean stop. Counters start at zero with the process:
+--                       a restarted divertd is a new row.
+--   daemon_metrics_put  divertd's only way in (divert_daemon); it also deletes
+--                       the rows of daemons gone for a day.
+--   web_daemon_metrics  the rows divert-web exposes: those written within
+--                       three of their daemon's intervals (a daemon that
+--                       stopped or died drops out after that).
+--   web_basic_check     HTTP Basic credentials for /metrics (`metrics =
+--                       login`): web_login_check's answer (the lock, the
+--                       password hash) and the user's role; failures are
+--                       counted with web_login_finish like any failed login.
+--
+-- The enrollment feed also says which events this daemon's own connection
+-- made ("own": actor = its divert.actor), so divertd counts its own changes
+-- and never another daemon's or an operator's.
+--
+-- Nothing here holds personal data: counts by closed-list codes only.
+
+SET LOCAL search_path = divert, pg_catalog;
+
+CREATE TABLE daemon_metrics (
+    daemon          text PRIMARY KEY CHECK (length(daemon) BETWEEN 1 AND 200),   -- host:pid
+    started_at      timestamptz NOT NULL,
+    updated_at      timestamptz NOT NULL DEFAULT now(),
+    report_interval interval NOT NULL CHECK (report_interval >= interval '1 second'),
+    metrics         jsonb NOT NULL CHECK (jsonb_typeof(metrics) = 'object')
+);
+
+CREATE FUNCTION daemon_metrics_put(daemon text, started_at timestamptz, report_interval interval, metrics jsonb)
+    RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = divert, pg_catalog AS $$
+BEGIN
+    INSERT INTO daemon_metrics AS d (daemon, started_at, updated_at, report_interval, metrics)
+    VALUES (daemon_metrics_put.daemon, daemon_metrics_put.started_at, now(), daemon_metrics_put.report_interval,
+            daemon_metrics_put.metrics)
+    ON CONFLICT ON CONSTRAINT daemon_metrics_pkey DO UPDATE
+       SET started_at = EXCLUDED.started_at, updated_at = EXCLUDED.updated_at,
+           report_interval = EXCLUDED.report_interval, metrics = EXCLUDED.metrics;
+    DELETE FROM daemon_metrics d WHERE d.updated_at < now() - interval '1 day';
+END $$;
+
+CREATE VIEW web_daemon_metrics AS
+    SELECT d.daemon, d.started_at, d.updated_at, d.metrics
+      FROM daemon_metrics d
+     WHERE d.updated_at > now() - 3 * d.report_interval;
+
+CREATE FUNCTION web_basic_check(name text, address text) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = divert, pg_catalog AS $$
+DECLARE
+    checked jsonb := web_login_check(name, address);
+BEGIN
+    IF checked ? 'retry_after' THEN
+        RETURN checked;
+    END IF;
+    RETURN checked || jsonb_build_object('role',
+        (SELECT u.role FROM web_user u WHERE u.name = web_basic_check.name AND u.disabled_at IS NULL));
+END $$;
+
+-- 007's feed, with "own" on each entry: made by this connection's divert.actor.
+CREATE OR REPLACE FUNCTION enrollment_feed_after(positions jsonb, lim int) RETURNS jsonb LANGUAGE plpgsql STABLE
+    SECURITY DEFINER SET search_path = divert, pg_catalog AS $$
+DECLARE
+    out jsonb := '[]';
+    f enrollment_feed;
+    ev enrollment_event;
+    at_seq bigint;
+    taken int := 0;
+    more boolean := false;
+    me text := NULLIF(current_setting('divert.actor', true), '');
+BEGIN
+    FOR f IN SELECT * FROM enrollment_feed ORDER BY program LOOP
+        at_seq := COALESCE((positions ->> f.program)::bigint, f.last_seq);
+        FOR ev IN SELECT * FROM enrollment_event e
+                   WHERE e.program = f.program AND e.seq > at_seq ORDER BY e.seq LOOP
+            IF taken >= lim THEN
+                more := true;
+                EXIT;
+            END IF;
+            out := out || jsonb_build_array(jsonb_build_object(
+                'topic', 'enrollment.' || ev.program, 'event', enrollment_event_wire(ev),
+                'own', me IS NOT NULL AND ev.actor = me));
+            at_seq := ev.seq;
+            taken := taken + 1;
+        END LOOP;
+        positions := positions || jsonb_build_object(f.program, at_seq);
+    END LOOP;
+    RETURN jsonb_build_object('positions', positions, 'events', out, 'more', more);
+END $$;
+
+-- ---------------------------------------------------------------------------
+-- Who may do what (004's and 010's roles)
+
+REVOKE ALL ON daemon_metrics, web_daemon_metrics FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION daemon_metrics_put(text, timestamptz, interval, jsonb), web_basic_check(text, text)
+    FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION daemon_metrics_put(text, timestamptz, interval, jsonb) TO divert_daemon;
+GRANT SELECT ON web_daemon_metrics TO divert_web;
+GRANT EXECUTE ON FUNCTION web_basic_check(text, text) TO divert_web;
+GRANT SELECT ON daemon_metrics TO divert_operator;
