@@ -25,7 +25,10 @@
     follows (s_follow), and what was published meanwhile is asked for with
     `enrollments` since the last seq printed (every daemon publishes the
     whole feed, so a move loses only what came while there was no
-    connection). Each move is said on stderr.
+    connection). Each move is said on stderr. After --timeout without an
+    event it asks (s_probe: `enrollments` since the last seq, or `ping`),
+    which finds a daemon that no longer answers though its connection is
+    open.
 */
 #include "cms.h"
 
@@ -188,6 +191,25 @@ s_live (watch_t *self, json_t *event)
     s_emit (self, event, false);
 }
 
+//  Silence, with several daemons, is a question: ask for what came after
+//  the last seq printed (or, knowing none, ping). A daemon that no longer
+//  answers is left for the next, and s_follow moves the subscriber too.
+
+static void
+s_probe (watch_t *self)
+{
+    if (self->last >= 0) {
+        s_failed (self, s_fill (self, self->last, LLONG_MAX, -1));
+        return;
+    }
+    json_t *ping = json_pack ("{s:i, s:s}", "v", 1, "type", "ping");
+    json_t *reply = dv_client_request (self->cms->client, ping);
+    if (!reply && !dv_interrupted ())
+        fprintf (stderr, "divert-cms: watch: ping: %s\n", dv_client_last_error ());
+    json_decref (reply);
+    json_decref (ping);
+}
+
 //  Keep the subscriber and the client on one daemon: when one of them
 //  moved, the other follows, and what was published meanwhile is asked for
 //  (which can move the client again: a few rounds at most).
@@ -233,6 +255,8 @@ s_run (watch_t *self)
 {
     int timeout = self->cms->options->timeout_ms;
     long long heard = s_now_ms ();      //  the last event, for --timeout-ms
+    long long quiet = heard;            //  the last event or probe
+    bool several = dv_subscriber_endpoint_count (self->subscriber) > 1;
     while (!self->finished && !dv_interrupted ()) {
         int wait = SLICE_MS;
         if (timeout > 0) {
@@ -243,12 +267,17 @@ s_run (watch_t *self)
                 wait = (int) left;
         }
         json_t *event = dv_subscriber_recv (self->subscriber, wait, NULL);
+        long long printed = self->printed;
         if (event) {
-            heard = s_now_ms ();
+            heard = quiet = s_now_ms ();
             s_live (self, event);
             json_decref (event);
         }
-        long long printed = self->printed;
+        else
+        if (several && s_now_ms () - quiet >= self->cms->options->timeout) {
+            s_probe (self);
+            quiet = s_now_ms ();
+        }
         s_follow (self);
         if (self->printed != printed)
             heard = s_now_ms ();

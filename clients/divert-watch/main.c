@@ -17,7 +17,10 @@
     when a request gets no reply. Either way the other follows, so both stay
     on one pair (s_follow), and what was published while the watcher had no
     connection is then replayed since the last seq it printed of each source
-    (s_catch_up). Each move is said on stderr.
+    (s_catch_up). Each move is said on stderr. After --timeout without an
+    event the watcher asks (s_probe): that finds a daemon that no longer
+    answers though its connection is open, and the decisions of the other
+    daemons, which only they publish.
 
     Runs until SIGINT/SIGTERM (exit 0), or --count events were printed, or
     --timeout-ms passed with no event.
@@ -332,8 +335,11 @@ s_emit (watch_t *self, json_t *event, bool replayed)
 //  Ask for one page of events after `since`. `source` names the source
 //  when the key needs it; NULL lets the daemon use the key's own.
 
-static json_t *
-s_replay_page (watch_t *self, const char *source, long long since)
+//  The intake client, made on first use, on the same daemon as the
+//  subscriber. NULL after saying why.
+
+static dv_client_t *
+s_client (watch_t *self)
 {
     if (!self->client) {
         self->client = dv_client_new (self->intake, self->options->server_key,
@@ -344,9 +350,16 @@ s_replay_page (watch_t *self, const char *source, long long since)
         }
         dv_client_set_timeout (self->client, self->options->timeout);
         dv_client_set_attempts (self->client, self->options->attempts);
-        //  the same daemon as the subscriber
         dv_client_move (self->client, dv_subscriber_endpoint_index (self->subscriber));
     }
+    return self->client;
+}
+
+static json_t *
+s_replay_page (watch_t *self, const char *source, long long since)
+{
+    if (!s_client (self))
+        return NULL;
     json_t *request = json_pack ("{s:i, s:s, s:I, s:i}", "v", 1, "type", "replay",
                                  "since_seq", (json_int_t) since, "limit", REPLAY_LIMIT);
     if (source)
@@ -468,6 +481,29 @@ s_catch_up (watch_t *self)
     json_decref (last);
 }
 
+//  Silence, with several daemons, is a question: ask the intake side for
+//  what came after the last seq printed (a daemon publishes only its own
+//  decisions, so those of another one arrive this way), or, knowing none,
+//  ping it. A daemon that no longer answers is left for the next
+//  (s_follow then moves the subscriber too).
+
+static void
+s_probe (watch_t *self)
+{
+    if (json_object_size (self->last) > 0 || self->options->since >= 0) {
+        s_catch_up (self);
+        return;
+    }
+    if (!s_client (self))
+        return;
+    json_t *ping = json_pack ("{s:i, s:s}", "v", 1, "type", "ping");
+    json_t *reply = dv_client_request (self->client, ping);
+    if (!reply && !dv_interrupted ())
+        fprintf (stderr, "divert-watch: ping: %s\n", dv_client_last_error ());
+    json_decref (reply);
+    json_decref (ping);
+}
+
 //  Keep the subscriber and the replay client on one daemon: when one of
 //  them moved, the other follows, and what was missed meanwhile is
 //  replayed. (A replay can move the client again: a few rounds at most.)
@@ -523,6 +559,8 @@ static int
 s_run (watch_t *self)
 {
     long long heard = s_now_ms ();     //  the last event, for --timeout-ms
+    long long quiet = heard;            //  the last event or probe
+    bool several = dv_subscriber_endpoint_count (self->subscriber) > 1;
     while (!self->finished && !dv_interrupted ()) {
         int wait = SLICE_MS;
         if (self->options->timeout_ms > 0) {
@@ -533,12 +571,17 @@ s_run (watch_t *self)
                 wait = (int) left;
         }
         json_t *event = dv_subscriber_recv (self->subscriber, wait, NULL);
+        long long printed = self->printed;
         if (event) {
-            heard = s_now_ms ();
+            heard = quiet = s_now_ms ();
             s_live (self, event);
             json_decref (event);
         }
-        long long printed = self->printed;
+        else
+        if (several && s_now_ms () - quiet >= self->options->timeout) {
+            s_probe (self);
+            quiet = s_now_ms ();
+        }
         s_follow (self);
         if (self->printed != printed)
             heard = s_now_ms ();

@@ -23,6 +23,12 @@
       every seq from 1 to the last one in the database exactly once, in
       order, some of them "(replayed)": what was published while they had
       no connection, asked for after the move.
+
+    The second case: A started again, divert-watch on A,B (so on A), the
+    referrals sent through B only. A publishes none of them: the watcher
+    prints them anyway, replayed after --timeout of silence, and stays on
+    A. Then A is stopped (SIGSTOP: its connections stay open, it answers
+    nothing): the watcher leaves it for B and prints what follows.
 */
 #include "itest.h"
 #include "testlib.h"
@@ -531,6 +537,81 @@ TEST (one_daemon_killed_under_load)
     s_show ("divert-cms watch stderr", cms_err);
 }
 
+//  Send `count` referrals from spd through daemon `slot` only.
+
+static void
+s_decide_through (int slot, int count)
+{
+    dv_client_t *client = itest_client (t, "spd", slot);
+    for (int i = 0; i < count; i++) {
+        json_t *request = itest_referral ("arrest_diversion", "unsheltered");
+        char *decision = itest_decide (client, request, NULL);
+        json_decref (request);
+        CHECKF (!strstr (decision, "error") && !streq (decision, "no-reply"), "through %d: %s", slot, decision);
+        free (decision);
+    }
+    dv_client_destroy (&client);
+}
+
+TEST (watch_follows_decisions_made_elsewhere_and_leaves_a_hung_daemon)
+{
+    CHECKF (itest_daemon_start (t, 0) > 0, "A did not start again");
+    long since = itest_sql_long (t, "SELECT max(seq) FROM divert.decision_event WHERE source_id = 'spd'");
+    char out [600], err [600], path [600], cert [600], from [32];
+    s_path (out, sizeof out, "watch2.out");
+    s_path (err, sizeof err, "watch2.err");
+    snprintf (path, sizeof path, "%s/divert-watch", s_bin);
+    snprintf (cert, sizeof cert, "%s", itest_cert (t, "spd"));
+    snprintf (from, sizeof from, "%ld", since);
+    char *argv [] = { path, "--endpoint", s_decisions, "--server-key", (char *) itest_server_cert (t),
+                      "--cert", cert, "--since", from, "--timeout", "1000", "--attempts", "3", NULL };
+    pid_t watch = s_spawn (out, err, argv);
+    zclock_sleep (500);
+
+    //  Decided through B, published on B only: printed after a second of silence
+    s_decide_through (1, 2);
+    seqs_t *seqs = malloc (sizeof (seqs_t));
+    for (int waited = 0; waited < 8000; waited += 100) {
+        s_seqs (out, seqs);
+        if (seqs->count >= 2)
+            break;
+        zclock_sleep (100);
+    }
+    CHECK_INT (seqs->count, 2);
+    CHECK_INT (seqs->replayed, 2);
+    char *text = s_slurp (err);
+    CHECKF (!strstr (text, "moved"), "the watcher left A, which was there: %s", text);
+    free (text);
+
+    //  A hangs: the watcher leaves it for B
+    kill (itest_daemon_pid (t, 0), SIGSTOP);
+    s_decide_through (1, 2);
+    long last = itest_sql_long (t, "SELECT max(seq) FROM divert.decision_event WHERE source_id = 'spd'");
+    CHECK_INT (last, since + 4);
+    for (int waited = 0; waited < 15000; waited += 100) {
+        s_seqs (out, seqs);
+        if (seqs->count >= 4)
+            break;
+        zclock_sleep (100);
+    }
+    kill (itest_daemon_pid (t, 0), SIGCONT);
+    kill (watch, SIGTERM);
+    CHECK_INT (s_wait (watch, 10000), 0);
+    s_seqs (out, seqs);
+    CHECK_INT (seqs->count, 4);
+    for (int i = 0; i < seqs->count && i < 4; i++)
+        CHECK_INT (seqs->seqs [i], since + 1 + i);
+    text = s_slurp (err);
+    char moved [256];
+    snprintf (moved, sizeof moved, "moved to %s", itest_decisions (t, 1));
+    CHECKF (strstr (text, moved), "divert-watch did not say \"%s\"", moved);
+    free (text);
+    s_show ("divert-watch stdout", out);
+    s_show ("divert-watch stderr", err);
+    free (seqs);
+    CHECK_INT (itest_daemon_stop (t, 0, SIGTERM), 0);
+}
+
 int
 main (void)
 {
@@ -557,6 +638,7 @@ main (void)
         return 1;
     }
     RUN (one_daemon_killed_under_load);
+    RUN (watch_follows_decisions_made_elsewhere_and_leaves_a_hung_daemon);
     CHECK_INT (itest_daemon_stop (t, 1, SIGTERM), 0);
     itest_destroy (&t);
     return TESTLIB_END ();
