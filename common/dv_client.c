@@ -1000,6 +1000,13 @@ dv_subscriber_recv (dv_subscriber_t *self, int msecs, char **topic_p)
     while (!zsys_interrupted) {
         int64_t patience = s_subscriber_patience (self);
         if (patience == 0) {
+            //  What came before the connection was lost, then the next one
+            if (self->sock && (zsock_events (self->sock) & ZMQ_POLLIN)) {
+                json_t *event = s_subscriber_read (self, topic_p);
+                if (event)
+                    return event;
+                continue;
+            }
             s_subscriber_move (self, self->current + 1);
             continue;
         }
