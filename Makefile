@@ -11,7 +11,7 @@ BUILD       ?= build
 SAN         ?= 0
 VERSION     := 0.1.0
 
-PKGS        := libczmq libzmq jansson libsystemd libpq
+PKGS        := libczmq libzmq jansson libsystemd libpq libmicrohttpd libsodium
 CC          ?= cc
 AR          ?= ar
 OPT         ?= -O2
@@ -47,7 +47,7 @@ LIBS         = $(PKG_LIBS) -lpthread -lm
 COMMON_OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard common/*.c))
 DAEMON_OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard daemon/*.c))
 SUPPORT_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tests/support/*.c))
-CLIENTS     := divertctl divert-submit divert-watch divert-cms
+CLIENTS     := divertctl divert-submit divert-watch divert-cms divert-web
 BINS        := $(BUILD)/bin/divertd $(addprefix $(BUILD)/bin/,$(CLIENTS))
 UNIT_TESTS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 IT_TESTS    := $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(wildcard tests/integration/it_*.c))

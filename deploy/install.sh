@@ -2,15 +2,17 @@
 # install.sh — `make install`'s work. Usage (from the Makefile):
 #   deploy/install.sh DESTDIR PREFIX SYSCONFDIR BUILD VERSION
 #
-#   PREFIX/bin/                       divertd divertctl divert-submit divert-watch divert-cms
-#   PREFIX/lib/systemd/system/        divertd.service
+#   PREFIX/bin/                       divertd divertctl divert-submit divert-watch divert-cms divert-web
+#   PREFIX/lib/systemd/system/        divertd.service divert-web.service
 #   PREFIX/lib/sysusers.d/divert.conf PREFIX/lib/tmpfiles.d/divert.conf
 #   PREFIX/lib/libdivert-client.a     PREFIX/lib/pkgconfig/divert.pc
 #   PREFIX/include/divert/dv_client.h
 #   PREFIX/share/divert/sql/NNN_*.sql (what `divertctl migrate` applies)
+#   PREFIX/share/divert/web/          divert-web's pages
 #   PREFIX/share/man/man{1,5,8}/
 #   SYSCONFDIR/divert/divertd.conf    only when there is none: an existing
-#                                     config is never overwritten
+#   SYSCONFDIR/divert/divert-web.conf config is never overwritten
+#   SYSCONFDIR/divert/web/            divert-web's keys (0700, made empty)
 # Paths inside the unit, snippets, config and man pages follow PREFIX and
 # SYSCONFDIR. Without DESTDIR, as root, the divert user and /etc/divert's
 # modes are applied at once (systemd-sysusers, systemd-tmpfiles).
@@ -27,7 +29,7 @@ MANDIR=$DATADIR/man
 UNITDIR=$LIBDIR/systemd/system
 CONFDIR=$SYSCONFDIR/divert
 
-for f in divertd divertctl divert-submit divert-watch divert-cms; do
+for f in divertd divertctl divert-submit divert-watch divert-cms divert-web; do
     [ -x "$BUILD/bin/$f" ] || { echo "install: $BUILD/bin/$f is missing: run make first" >&2; exit 1; }
 done
 [ -f "$BUILD/libdivert-client.a" ] || { echo "install: $BUILD/libdivert-client.a is missing" >&2; exit 1; }
@@ -36,6 +38,7 @@ done
 # this PREFIX and SYSCONFDIR.
 paths() {
     sed -e "s|/usr/bin/divertd|$BINDIR/divertd|g" \
+        -e "s|/usr/bin/divert-web|$BINDIR/divert-web|g" \
         -e "s|/usr/share/divert|$DATADIR/divert|g" \
         -e "s|/etc/divert|$CONFDIR|g" "$1"
 }
@@ -59,11 +62,15 @@ put_text() {
 }
 
 echo "installing divert $VERSION into ${DESTDIR:-/} (prefix $PREFIX)"
-for f in divertd divertctl divert-submit divert-watch divert-cms; do
+for f in divertd divertctl divert-submit divert-watch divert-cms divert-web; do
     put 0755 "$BUILD/bin/$f" "$BINDIR/$f"
 done
 
 put_text 0644 deploy/divertd.service "$UNITDIR/divertd.service"
+put_text 0644 deploy/divert-web.service "$UNITDIR/divert-web.service"
+for f in clients/divert-web/static/*; do
+    put 0644 "$f" "$DATADIR/divert/web/$(basename "$f")"
+done
 put_text 0644 deploy/divert.sysusers "$LIBDIR/sysusers.d/divert.conf"
 put_text 0644 deploy/divert.tmpfiles "$LIBDIR/tmpfiles.d/divert.conf"
 
@@ -93,6 +100,12 @@ if [ -e "$DESTDIR$CONFDIR/divertd.conf" ]; then
 else
     put_text 0640 deploy/divertd.conf "$CONFDIR/divertd.conf"
 fi
+if [ -e "$DESTDIR$CONFDIR/divert-web.conf" ]; then
+    echo "  $CONFDIR/divert-web.conf exists: kept as it is (the default is deploy/divert-web.conf)"
+else
+    put_text 0640 deploy/divert-web.conf "$CONFDIR/divert-web.conf"
+fi
+[ -d "$DESTDIR$CONFDIR/web" ] || install -d -m 0700 "$DESTDIR$CONFDIR/web"
 
 # A real installation as root: create the user, apply /etc/divert's modes.
 if [ -z "$DESTDIR" ] && [ "$(id -u)" -eq 0 ]; then

@@ -56,6 +56,7 @@ int ctl_explain (ctl_t *ctl, int argc, char **argv);
 int ctl_site (ctl_t *ctl, int argc, char **argv);
 int ctl_purge (ctl_t *ctl, int argc, char **argv);
 int ctl_audit (ctl_t *ctl, int argc, char **argv);
+int ctl_user (ctl_t *ctl, int argc, char **argv);
 
 //  --------------------------------------------------------------------------
 //  Errors (util.c). Both print "divertctl: ..." as one line on stderr.

@@ -70,6 +70,11 @@ static const char *s_usage =
 "                                           every disclosure of personal data: who, what, when\n"
 "  audit purges [--json]                    every purge run\n"
 "\n"
+"divert-web users\n"
+"  user add NAME --role partner:SOURCE|case_manager:CM|program|admin [--password-stdin]\n"
+"  user passwd NAME [--password-stdin]      a new password (their sessions end)\n"
+"  user disable NAME | user enable NAME | user list [--json]\n"
+"\n"
 "  help, --help, -h                         this text;  --version, -V\n";
 
 typedef int (ctl_command_fn) (ctl_t *ctl, int argc, char **argv);
@@ -95,6 +100,7 @@ static const struct {
     { "site", ctl_site },
     { "purge", ctl_purge },
     { "audit", ctl_audit },
+    { "user", ctl_user },
 };
 
 static bool

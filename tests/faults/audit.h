@@ -1348,4 +1348,74 @@ audit_log_count (itest_t *t, int slot, const char *text)
     return count;
 }
 
+//  ---------------------------------------------------------------------------
+//  What every scenario shares: its end, and its main ()
+
+//  The end of a load scenario, once the load has stopped: wait for what is
+//  in flight (a barrier on daemon `slot`), send again what went unanswered,
+//  stop the enrollment-change stream, then audit the referrals, the events
+//  (when watched) and the enrollment changes (when streamed): events and
+//  changes may be NULL. Returns the referral figures.
+AUDIT_FN audit_figures_t
+audit_finish (audit_t *audit, int slot, const char *label, audit_events_t **events, audit_cms_t **changes)
+{
+    audit_barrier (audit, slot);
+    audit_resolve (audit, slot);
+    if (changes && *changes)
+        audit_cms_stop (*changes);
+    audit_figures_t figures = audit_check (audit, label);
+    if (events && *events)
+        audit_events_check (events, label);
+    if (changes && *changes)
+        audit_cms_check (changes, label);
+    CHECK (figures.decided > 0);
+    return figures;
+}
+
+//  main () of a scenario: the site (audit_site) in *t_p, then setup (may
+//  be NULL: more sources, the environment), daemon 0 started when `start`,
+//  the scenario as one test case, every daemon still running stopped with
+//  SIGTERM (each must exit 0), and the summary line.
+AUDIT_FN int
+audit_main (const char *name, itest_t **t_p, void (*setup) (itest_t *t), void (*scenario) (void),
+            const char *scenario_name, bool start)
+{
+    TESTLIB_BEGIN (name);
+    zsys_init ();                   //  before any thread touches CZMQ
+    itest_t *t = *t_p = itest_new ();
+    audit_site (t);
+    if (setup)
+        setup (t);
+    if (start && itest_daemon_start (t, 0) < 0) {
+        printf ("divertd did not start\n");
+        itest_destroy (t_p);
+        return 1;
+    }
+    testlib_case_failed = 0;
+    scenario ();
+    if (testlib_case_failed) {
+        testlib_failed++;
+        printf ("not ok - %s\n", scenario_name);
+    }
+    else {
+        testlib_passed++;
+        printf ("ok - %s\n", scenario_name);
+    }
+    testlib_case_failed = 0;
+    for (int slot = 0; slot < ITEST_MAX_DAEMONS; slot++)
+        if (itest_daemon_pid (t, slot))
+            CHECK_INT (itest_daemon_stop (t, slot, SIGTERM), 0);
+    if (testlib_case_failed) {
+        testlib_failed++;
+        printf ("not ok - every divertd stops cleanly\n");
+    }
+    itest_destroy (t_p);
+    return TESTLIB_END ();
+}
+
+//  int main (void) of a fault_*.c: `t` its itest_t, setup a function or
+//  NULL, scenario its one test case.
+#define AUDIT_MAIN(name, t, setup, scenario, start) \
+    int main (void) { return audit_main (name, &t, setup, scenario, #scenario, start); }
+
 #endif

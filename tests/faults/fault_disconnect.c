@@ -132,20 +132,4 @@ TEST (clients_gone_before_the_reply)
     audit_destroy (&audit);
 }
 
-int
-main (void)
-{
-    TESTLIB_BEGIN ("fault_disconnect");
-    zsys_init ();
-    t = itest_new ();
-    audit_site (t);
-    if (itest_daemon_start (t, 0) < 0) {
-        printf ("divertd did not start\n");
-        itest_destroy (&t);
-        return 1;
-    }
-    RUN (clients_gone_before_the_reply);
-    CHECK_INT (itest_daemon_stop (t, 0, SIGTERM), 0);
-    itest_destroy (&t);
-    return TESTLIB_END ();
-}
+AUDIT_MAIN ("fault_disconnect", t, NULL, clients_gone_before_the_reply, true)

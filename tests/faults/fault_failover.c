@@ -223,29 +223,6 @@ s_write_config (s_pair_t *pair)
     fclose (file);
 }
 
-//  ping divertd until it says the database is `want` (or msecs pass)
-static bool
-s_ping_says (const char *want, int msecs)
-{
-    dv_client_t *client = itest_client (t, "ops", 0);
-    dv_client_set_timeout (client, 1000);
-    dv_client_set_attempts (client, 1);
-    json_t *ping = json_pack ("{s:i, s:s}", "v", 1, "type", "ping");
-    bool says = false;
-    int64_t deadline = zclock_mono () + msecs;
-    while (!says && zclock_mono () < deadline) {
-        json_t *reply = dv_client_request (client, ping);
-        const char *db = json_string_value (json_object_get (reply, "db"));
-        says = db && streq (db, want);
-        json_decref (reply);
-        if (!says)
-            zclock_sleep (50);
-    }
-    json_decref (ping);
-    dv_client_destroy (&client);
-    return says;
-}
-
 //  Stop here: a switch failed, so nothing after it can be trusted (and the
 //  clients would wait minutes for a database that will not come). Counts
 //  this case as failed and ends the test.
@@ -279,7 +256,7 @@ s_switch (s_pair_t *pair, audit_t *audit, int number, bool rebuild)
     int64_t lost = zclock_mono ();
     printf ("# %6ld ms switch %d: the primary (%s) is lost, %ld decided so far\n",
             audit_ms (), number, pair->dir [old], audit_decided (audit));
-    bool saw_down = s_ping_says ("down", 3000);
+    bool saw_down = itest_wait_db (t, "ops", 0, "down", 3000);
     printf ("# %6ld ms switch %d: ping says db %s\n", audit_ms (), number, saw_down ? "down" : "up (not yet noticed)");
     CHECKF (saw_down, "switch %d: divertd did not notice the database went away", number);
     CHECKF (s_status_says ("db DOWN", 2000), "switch %d: STATUS= does not say the database is down", number);
@@ -291,7 +268,7 @@ s_switch (s_pair_t *pair, audit_t *audit, int number, bool rebuild)
     int64_t promoted = zclock_mono ();
     pair->primary = new;
     printf ("# %6ld ms switch %d: the standby (%s) is promoted\n", audit_ms (), number, pair->dir [new]);
-    if (!s_ping_says ("up", 20000))
+    if (!itest_wait_db (t, "ops", 0, "up", 20000))
         s_abandon (pair, "divertd did not find the new primary within 20 s");
     int64_t up = zclock_mono ();
     printf ("# %6ld ms switch %d: ping says db up: %lld ms after the promotion, %lld ms after the loss\n",
@@ -388,16 +365,10 @@ s_scenario (bool sync)
         CHECKF (audit_wait_progress (audit, before, AUDIT_SIZE (60, 300), 60000),
                 "no progress after the switch (%ld decided)", audit_decided (audit) - before);
         audit_loadset_stop (&load);
-        audit_cms_stop (changes);
         CHECKF (s_promotion_resumes (audit, 8000),
                 "%s: no promotion from the waitlist after a slot was freed on the new primary", label);
         CHECK (audit_daemon_alive (t, 0));
-        audit_barrier (audit, 0);
-        audit_resolve (audit, 0);
-        audit_figures_t figures = audit_check (audit, label);
-        audit_events_check (&events, label);
-        audit_cms_check (&changes, label);
-        CHECK (figures.decided > 0);
+        audit_figures_t figures = audit_finish (audit, 0, label, &events, &changes);
         CHECKF (audit->errors_unavailable + audit->retried > 0, "%s: no client saw the database go away", label);
         if (!sync)
             printf ("# async loss: %ld of %ld referrals told a decision were lost in the switch"

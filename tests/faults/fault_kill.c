@@ -44,31 +44,9 @@ TEST (sigkill_under_load)
     long before = audit_decided (audit);
     CHECK (audit_wait_progress (audit, before, 20, 30000));
     audit_loadset_stop (&load);
-    audit_barrier (audit, 0);
-    audit_resolve (audit, 0);
-    audit_cms_stop (changes);
-    audit_figures_t figures = audit_check (audit, "sigkill");
-    audit_events_check (&events, "sigkill");
-    audit_cms_check (&changes, "sigkill");
-    CHECK (figures.decided > 0);
+    audit_finish (audit, 0, "sigkill", &events, &changes);
     CHECK (audit_daemon_alive (t, 0));
     audit_destroy (&audit);
 }
 
-int
-main (void)
-{
-    TESTLIB_BEGIN ("fault_kill");
-    zsys_init ();               //  before any thread touches CZMQ
-    t = itest_new ();
-    audit_site (t);
-    if (itest_daemon_start (t, 0) < 0) {
-        printf ("divertd did not start\n");
-        itest_destroy (&t);
-        return 1;
-    }
-    RUN (sigkill_under_load);
-    CHECK_INT (itest_daemon_stop (t, 0, SIGTERM), 0);
-    itest_destroy (&t);
-    return TESTLIB_END ();
-}
+AUDIT_MAIN ("fault_kill", t, NULL, sigkill_under_load, true)

@@ -18,29 +18,6 @@
 static itest_t *t;
 #define S_NEW_KEYS 6        //  sources whose key first connects after a restart
 
-//  ping until it says the database is up (or msecs pass)
-static bool
-s_db_up (int msecs)
-{
-    dv_client_t *client = itest_client (t, "ops", 0);
-    dv_client_set_timeout (client, 1000);
-    dv_client_set_attempts (client, 1);
-    json_t *ping = json_pack ("{s:i, s:s}", "v", 1, "type", "ping");
-    bool up = false;
-    int64_t deadline = zclock_mono () + msecs;
-    while (!up && zclock_mono () < deadline) {
-        json_t *reply = dv_client_request (client, ping);
-        const char *db = json_string_value (json_object_get (reply, "db"));
-        up = db && streq (db, "up");
-        json_decref (reply);
-        if (!up)
-            zclock_sleep (100);
-    }
-    json_decref (ping);
-    dv_client_destroy (&client);
-    return up;
-}
-
 TEST (postgres_restarted_under_load)
 {
     int restarts = AUDIT_SIZE (2, 6);
@@ -77,7 +54,7 @@ TEST (postgres_restarted_under_load)
             json_decref (reply);
             dv_client_destroy (&client);
         }
-        CHECKF (s_db_up (20000), "restart %d: divertd did not reconnect within 20 s", restart + 1);
+        CHECKF (itest_wait_db (t, "ops", 0, "up", 20000), "restart %d: divertd did not reconnect within 20 s", restart + 1);
         printf ("# %6ld ms restart %d: divertd answers with the database up %lld ms after PostgreSQL was back\n",
                 audit_ms (), restart + 1, (long long) (zclock_mono () - started));
         audit_churn (t, 3);
@@ -86,37 +63,21 @@ TEST (postgres_restarted_under_load)
     CHECK (audit_wait_progress (audit, before, 20, 30000));
     audit_loadset_stop (&load);
     CHECK (audit_daemon_alive (t, 0));
-    audit_barrier (audit, 0);
-    audit_resolve (audit, 0);
-    audit_cms_stop (changes);
-    audit_figures_t figures = audit_check (audit, "postgres-restart");
-    audit_events_check (&events, "postgres-restart");
-    audit_cms_check (&changes, "postgres-restart");
-    CHECK (figures.decided > 0);
+    audit_finish (audit, 0, "postgres-restart", &events, &changes);
     //  It told the truth while PostgreSQL was down
     CHECKF (audit->errors_unavailable + audit->retried > 0, "no client saw the database go away");
     audit_destroy (&audit);
 }
 
-int
-main (void)
+//  Sources whose key first connects after a restart
+static void
+s_setup (itest_t *site)
 {
-    TESTLIB_BEGIN ("fault_postgres");
-    zsys_init ();
-    t = itest_new ();
-    audit_site (t);
     for (int i = 0; i < AUDIT_SIZE (2, S_NEW_KEYS); i++) {
         char source [32];
         snprintf (source, sizeof source, "pgnew%02d", i);
-        itest_add_source (t, source, "community");
+        itest_add_source (site, source, "community");
     }
-    if (itest_daemon_start (t, 0) < 0) {
-        printf ("divertd did not start\n");
-        itest_destroy (&t);
-        return 1;
-    }
-    RUN (postgres_restarted_under_load);
-    CHECK_INT (itest_daemon_stop (t, 0, SIGTERM), 0);
-    itest_destroy (&t);
-    return TESTLIB_END ();
 }
+
+AUDIT_MAIN ("fault_postgres", t, s_setup, postgres_restarted_under_load, true)

@@ -244,32 +244,20 @@ TEST (stalled_subscribers_do_not_slow_intake)
                 "divertd kept growing past the high-water mark: %ld kB in the last third", rss [2] - rss [1]);
     }
     CHECK (audit_daemon_alive (t, 0));
-    audit_barrier (audit, 0);
-    audit_resolve (audit, 0);
-    audit_check (audit, "slow-subscriber");
+    audit_finish (audit, 0, "slow-subscriber", NULL, NULL);
     audit_destroy (&audit);
 }
 
-int
-main (void)
+//  VmRSS should follow live memory, not ASan's quarantine of freed blocks
+static void
+s_setup (itest_t *site)
 {
-    TESTLIB_BEGIN ("fault_slow_subscriber");
-    zsys_init ();
-    t = itest_new ();
-    audit_site (t);
-    //  VmRSS should follow live memory, not ASan's quarantine of freed blocks
+    (void) site;
     const char *asan = getenv ("ASAN_OPTIONS");
     char options [1024];
     snprintf (options, sizeof options, "%s%squarantine_size_mb=4:thread_local_quarantine_size_kb=64",
               asan ? asan : "", asan && *asan ? ":" : "");
     setenv ("ASAN_OPTIONS", options, 1);
-    if (itest_daemon_start (t, 0) < 0) {
-        printf ("divertd did not start\n");
-        itest_destroy (&t);
-        return 1;
-    }
-    RUN (stalled_subscribers_do_not_slow_intake);
-    CHECK_INT (itest_daemon_stop (t, 0, SIGTERM), 0);
-    itest_destroy (&t);
-    return TESTLIB_END ();
 }
+
+AUDIT_MAIN ("fault_slow_subscriber", t, s_setup, stalled_subscribers_do_not_slow_intake, true)

@@ -54,6 +54,7 @@ stop_daemons() {
 stop() {
     stop_daemons
     rm -f "$VAR/divertd.pid"
+    tests/harness/demo-web.sh stop
     tests/harness/pg.sh stop "$VAR/pg"
     echo "PostgreSQL stopped (data kept in var/; rm -rf var to start over)"
 }
@@ -227,6 +228,7 @@ CONF
     say "Capacity now"
     "$BIN/divertctl" status
     say "Try: eval \"\$(tests/harness/pg.sh env var/pg $PORT)\", then build/bin/divertctl waitlist · build/bin/divertctl explain <referral_id> · make demo-stop"
+    tests/harness/demo-web.sh start
 }
 
 case ${1:-start} in

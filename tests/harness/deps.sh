@@ -3,6 +3,8 @@
 set -euo pipefail
 want=(build-essential pkg-config libzmq3-dev libczmq-dev libpq-dev libjansson-dev libsystemd-dev
       postgresql postgresql-client clang libclang-rt-14-dev jq systemd locales python3)
+# divert-web (libmicrohttpd links GnuTLS for HTTPS) and its browser tests
+want+=(libmicrohttpd-dev libsodium-dev chromium chromium-driver python3-selenium)
 missing=()
 for p in "${want[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

@@ -15,8 +15,10 @@
 #   DIVERT_BIN (directory of divertd, divertctl, divert-submit, divert-watch)
 #   DIVERT_SQL_DIR (the migrations), DIVERT_TMP (a scratch directory of its own)
 #   DIVERT_PORT_BASE (20 TCP ports from here are the test's own)
-#   DIVERT_DAEMON_USER, DIVERT_OPERATOR_USER (login roles in divert_daemon /
-#   divert_operator: run divertd and divertctl with least privilege)
+#   DIVERT_DAEMON_USER, DIVERT_OPERATOR_USER, DIVERT_WEB_USER (login roles in
+#   divert_daemon / divert_operator / divert_web: least privilege for divertd,
+#   divertctl and divert-web)
+#   DIVERT_SCREENSHOTS (the browser tests copy their screenshots there)
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${1:-build/asan}
@@ -101,7 +103,9 @@ psql -qc "ALTER DATABASE divert IS_TEMPLATE true" postgres
 # integration test runs divertd as the daemon role and divertctl as an operator.
 psql -qc "CREATE ROLE divert_test_daemon LOGIN IN ROLE divert_daemon" postgres
 psql -qc "CREATE ROLE divert_test_operator LOGIN IN ROLE divert_operator" postgres
+psql -qc "CREATE ROLE divert_test_web LOGIN IN ROLE divert_web" postgres
 export DIVERT_DAEMON_USER=divert_test_daemon DIVERT_OPERATOR_USER=divert_test_operator
+export DIVERT_WEB_USER=divert_test_web DIVERT_SCREENSHOTS=$ROOT/build/screenshots
 
 n=0
 fresh_db() {
@@ -131,6 +135,9 @@ for t in "$BUILD"/tests/it_*; do
 done
 for t in tests/integration/*.sh; do
     [ -f "$t" ] && run_db_test "$(basename "$t" .sh)" bash "$t"
+done
+for t in tests/integration/web_*.py; do
+    [ -f "$t" ] && run_db_test "$(basename "$t" .py)" /usr/bin/python3 "$t"
 done
 fi
 

@@ -209,7 +209,7 @@ HOMEDIR=$(mktemp -d "$T/home.XXXXXX")          # 0700, as /root or a Debian 12 h
 C=$HOMEDIR/divert
 copy_tree "$C"
 DEMO_ENV=(DIVERT_BIN="$BIN" DEMO_PGPORT="$PORT" DEMO_INTAKE_PORT=$((PORT + 1))
-          DEMO_DECISIONS_PORT=$((PORT + 2)) DEMO_REFERRALS=4)
+          DEMO_DECISIONS_PORT=$((PORT + 2)) DEMO_WEB_PORT=$((PORT + 6)) DEMO_REFERRALS=4)
 # the README's hint, for our port
 HINT=$(grep -oF 'eval "$(tests/harness/pg.sh env var/pg 54329)"' README.md | head -n 1)
 check "the README gives the divertctl environment hint" test -n "$HINT"
@@ -312,7 +312,7 @@ if [ "$(id -u)" = 0 ]; then
     mkdir -p "$NC/build/bin" && cp "$BIN"/* "$NC/build/bin/"
     chown -R nobody: "$NHOME"
     NOBODY_ENV=(DIVERT_BIN="$NC/build/bin" DEMO_PGPORT=$((PORT + 3)) DEMO_INTAKE_PORT=$((PORT + 4))
-                DEMO_DECISIONS_PORT=$((PORT + 5)) DEMO_REFERRALS=4
+                DEMO_DECISIONS_PORT=$((PORT + 5)) DEMO_WEB_PORT=$((PORT + 7)) DEMO_REFERRALS=4
                 LSAN_OPTIONS="suppressions=$NC/tests/harness/lsan.supp")
     (cd "$NC" && runuser -u nobody -- env "${NOBODY_ENV[@]}" tests/harness/demo.sh start) >"$T/demo.log" 2>&1; RC=$?
     check_started "as nobody" "$RC"

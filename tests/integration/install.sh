@@ -46,8 +46,11 @@ declare -A EXPECT=(
     [usr/share/man/man1/divert-submit.1]=644 [usr/share/man/man1/divert-watch.1]=644
     [usr/share/man/man1/divert-cms.1]=644
     [etc/divert/divertd.conf]=640
+    [usr/bin/divert-web]=755 [usr/lib/systemd/system/divert-web.service]=644
+    [usr/share/man/man8/divert-web.8]=644 [etc/divert/divert-web.conf]=640
 )
 for f in sql/[0-9]*_*.sql; do EXPECT[usr/share/divert/sql/$(basename "$f")]=644; done
+for f in clients/divert-web/static/*; do EXPECT[usr/share/divert/web/$(basename "$f")]=644; done
 for f in $(printf '%s\n' "${!EXPECT[@]}" | sort); do
     check_eq "$f: mode ${EXPECT[$f]}" "$(mode "$R/$f")" "${EXPECT[$f]}"
 done

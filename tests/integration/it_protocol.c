@@ -231,33 +231,23 @@ TEST (events_published_without_personal_data)
     dv_subscriber_destroy (&monitor);
 }
 
+//  Which request_ids (0..9) got a decision
+static void
+s_seen (int i, json_t *reply, void *arg)
+{
+    (void) i;
+    if (streq (itest_str (reply, "type"), "decision"))
+        *(int *) arg |= 1 << atoi (itest_str (reply, "request_id"));
+}
+
 TEST (dealer_pipelining_and_bad_envelope)
 {
     zsock_t *dealer = itest_dealer (t, "spd", 0);
     //  Ten requests in flight, matched by request_id
-    for (int i = 0; i < 10; i++) {
-        json_t *request = itest_referral ("social_contact", "unsheltered");
-        char id [16];
-        snprintf (id, sizeof id, "d%d", i);
-        json_object_set_new (request, "request_id", json_string (id));
-        char *text = json_dumps (request, JSON_COMPACT);
-        zsock_send (dealer, "zs", text);
-        free (text);
-        json_decref (request);
-    }
+    CHECK_INT (itest_dealer_send (dealer, 10, NULL, NULL), 10);
     int seen = 0;
     zsock_set_rcvtimeo (dealer, 5000);
-    for (int i = 0; i < 10; i++) {
-        char *text = NULL;
-        if (zsock_recv (dealer, "zs", &text) == -1)
-            break;
-        json_t *reply = json_loads (text, 0, NULL);
-        const char *id = itest_str (reply, "request_id");
-        if (id [0] == 'd' && streq (itest_str (reply, "type"), "decision"))
-            seen |= 1 << atoi (id + 1);
-        json_decref (reply);
-        free (text);
-    }
+    itest_dealer_tally (dealer, 10, s_seen, &seen);
     CHECK_INT (seen, 0x3ff);
     //  A DEALER that forgets the empty frame gets an invalid error, not silence
     zstr_send (dealer, "{\"v\":1,\"type\":\"ping\"}");

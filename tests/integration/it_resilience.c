@@ -31,16 +31,7 @@ TEST (database_down_and_back)
     json_t *request = itest_referral ("arrest_diversion", "unsheltered");
     CHECK_INT (itest_pg_ctl (t, "stop"), 0);
     //  ping tells the truth within a couple of seconds
-    bool down = false;
-    for (int i = 0; i < 50 && !down; i++) {
-        json_t *pong = s_ping (police);
-        const char *db = json_string_value (json_object_get (pong, "db"));
-        down = db && streq (db, "down");
-        json_decref (pong);
-        if (!down)
-            zclock_sleep (100);
-    }
-    CHECK (down);
+    CHECK (itest_wait_db (t, "spd", 0, "down", 5000));
     int64_t start = zclock_mono ();
     json_t *reply = dv_client_request (police, request);
     int64_t elapsed = zclock_mono () - start;
@@ -128,6 +119,25 @@ TEST (two_daemons_never_exceed_the_cap)
     CHECK_INT (itest_daemon_stop (t, 1, SIGTERM), 0);
 }
 
+//  Referral 10 of the burst is the one the database refuses
+static json_t *
+s_maybe_poisoned (int i, void *arg)
+{
+    (void) arg;
+    json_t *request = itest_referral ("social_contact", "unsheltered");
+    if (i == 10)
+        json_object_set_new (request, "area", json_string ("poison"));
+    return request;
+}
+
+static void
+s_poisoned_reply (int i, json_t *reply, void *arg)
+{
+    (void) i;
+    if (streq (itest_str (reply, "code"), "internal") && streq (itest_str (reply, "request_id"), "10"))
+        *(int *) arg = 1;
+}
+
 TEST (one_refused_referral_costs_no_one_else)
 {
     //  The database refuses one referral (a test-only trigger): in a burst
@@ -138,36 +148,10 @@ TEST (one_refused_referral_costs_no_one_else)
     itest_sql (t, "CREATE TRIGGER poison BEFORE INSERT ON divert.referral FOR EACH ROW EXECUTE FUNCTION divert.poison()");
     zsock_t *dealer = itest_dealer (t, "spd", 0);
     const int total = 30;
-    for (int i = 0; i < total; i++) {
-        json_t *request = itest_referral ("social_contact", "unsheltered");
-        if (i == 10)
-            json_object_set_new (request, "area", json_string ("poison"));
-        char id [16];
-        snprintf (id, sizeof id, "%d", i);
-        json_object_set_new (request, "request_id", json_string (id));
-        char *text = json_dumps (request, JSON_COMPACT);
-        zsock_send (dealer, "zs", text);
-        free (text);
-        json_decref (request);
-    }
-    int decided = 0, internal = 0, poisoned_internal = 0;
-    for (int i = 0; i < total; i++) {
-        char *text = NULL;
-        if (zsock_recv (dealer, "zs", &text) == -1)
-            break;
-        json_t *reply = json_loads (text, 0, NULL);
-        const char *code = json_string_value (json_object_get (reply, "code"));
-        if (json_object_get (reply, "decision"))
-            decided++;
-        else
-        if (code && streq (code, "internal")) {
-            internal++;
-            if (streq (json_string_value (json_object_get (reply, "request_id")), "10"))
-                poisoned_internal = 1;
-        }
-        json_decref (reply);
-        free (text);
-    }
+    CHECK_INT (itest_dealer_send (dealer, total, s_maybe_poisoned, NULL), total);
+    int poisoned_internal = 0;
+    itest_tally_t tally = itest_dealer_tally (dealer, total, s_poisoned_reply, &poisoned_internal);
+    int decided = tally.decided, internal = tally.internal;
     CHECK_INT (decided, total - 1);
     CHECK_INT (internal, 1);
     CHECK_INT (poisoned_internal, 1);

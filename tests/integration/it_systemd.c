@@ -188,6 +188,18 @@ TEST (reload)
     free (saved);
 }
 
+//  The first reply is out: stop while the rest are in flight
+static void
+s_stop_at_first (int i, json_t *reply, void *arg)
+{
+    (void) reply; (void) arg;
+    if (i == 0) {
+        int from = s_now_index ();
+        kill (itest_daemon_pid (t, 0), SIGTERM);
+        CHECK (s_wait_note (from, "STOPPING=1", 2000) >= 0);
+    }
+}
+
 TEST (stop_answers_in_flight)
 {
     zsock_t *dealer = itest_dealer (t, "spd", 0);
@@ -197,38 +209,9 @@ TEST (stop_answers_in_flight)
     CHECK (zsock_recv (dealer, "zs", &pong) == 0);
     zstr_free (&pong);
     const int total = 200;
-    for (int i = 0; i < total; i++) {
-        json_t *request = itest_referral (i % 2 ? "arrest_diversion" : "social_contact", "unsheltered");
-        char id [16];
-        snprintf (id, sizeof id, "%d", i);
-        json_object_set_new (request, "request_id", json_string (id));
-        char *text = json_dumps (request, JSON_COMPACT);
-        zsock_send (dealer, "zs", text);
-        free (text);
-        json_decref (request);
-    }
-    int decided = 0, unavailable = 0, other = 0;
-    for (int i = 0; i < total; i++) {
-        char *text = NULL;
-        if (zsock_recv (dealer, "zs", &text) == -1)
-            break;
-        if (i == 0) {           //  the first decision is out: stop while the rest are in flight
-            int from = s_now_index ();
-            kill (itest_daemon_pid (t, 0), SIGTERM);
-            CHECK (s_wait_note (from, "STOPPING=1", 2000) >= 0);
-        }
-        json_t *reply = json_loads (text, 0, NULL);
-        const char *code = json_string_value (json_object_get (reply, "code"));
-        if (json_object_get (reply, "decision"))
-            decided++;
-        else
-        if (code && streq (code, "unavailable") && json_is_true (json_object_get (reply, "retry")))
-            unavailable++;
-        else
-            other++;
-        json_decref (reply);
-        free (text);
-    }
+    CHECK_INT (itest_dealer_send (dealer, total, NULL, NULL), total);
+    itest_tally_t tally = itest_dealer_tally (dealer, total, s_stop_at_first, NULL);
+    int decided = tally.decided, unavailable = tally.unavailable, other = tally.other + tally.internal;
     printf ("# SIGTERM with %d requests in flight: %d decided, %d unavailable, %d other\n",
             total, decided, unavailable, other);
     CHECK_INT (decided + unavailable, total);

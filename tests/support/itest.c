@@ -224,6 +224,41 @@ itest_dealer (itest_t *self, const char *id, int slot)
     return dealer;
 }
 
+//  Ping until the database is `state`, msecs at most; stop early when the
+//  process `pid` (> 0) has exited.
+static bool
+s_wait_db (itest_t *self, const char *id, int slot, const char *state, int msecs, int pid)
+{
+    dv_client_t *client = itest_client (self, id, slot);
+    dv_client_set_timeout (client, 500);
+    dv_client_set_attempts (client, 1);
+    json_t *ping = json_pack ("{s:i, s:s}", "v", 1, "type", "ping");
+    bool says = false;
+    int64_t deadline = zclock_mono () + msecs;
+    while (!says && zclock_mono () < deadline) {
+        int status;
+        if (pid > 0 && waitpid (pid, &status, WNOHANG) == pid) {
+            self->pid [slot] = 0;
+            break;
+        }
+        json_t *reply = dv_client_request (client, ping);
+        const char *db = json_string_value (json_object_get (reply, "db"));
+        says = db && streq (db, state);
+        json_decref (reply);
+        if (!says)
+            zclock_sleep (50);
+    }
+    json_decref (ping);
+    dv_client_destroy (&client);
+    return says;
+}
+
+bool
+itest_wait_db (itest_t *self, const char *id, int slot, const char *state, int msecs)
+{
+    return s_wait_db (self, id, slot, state, msecs, 0);
+}
+
 int
 itest_daemon_start (itest_t *self, int slot)
 {
@@ -244,26 +279,7 @@ itest_daemon_start (itest_t *self, int slot)
     snprintf (monitor, sizeof monitor, "%s/itest-monitor.cert", self->tmp);
     if (!zsys_file_exists (monitor))
         itest_ctl (self, "monitor add itest-monitor --cert-out %s >/dev/null", monitor);
-    dv_client_t *client = dv_client_new (self->intake [slot], self->server_cert, monitor);
-    dv_client_set_timeout (client, 500);
-    dv_client_set_attempts (client, 1);
-    json_t *ping = json_pack ("{s:i, s:s}", "v", 1, "type", "ping");
-    bool up = false;
-    for (int attempt = 0; attempt < 100 && !up; attempt++) {
-        int status;
-        if (waitpid (pid, &status, WNOHANG) == pid) {
-            self->pid [slot] = 0;
-            break;
-        }
-        json_t *reply = dv_client_request (client, ping);
-        const char *db = json_string_value (json_object_get (reply, "db"));
-        up = db && streq (db, "up");
-        json_decref (reply);
-        if (!up)
-            zclock_sleep (100);
-    }
-    json_decref (ping);
-    dv_client_destroy (&client);
+    bool up = s_wait_db (self, "itest-monitor", slot, "up", 10000, pid);
     if (!up) {                  //  say why, in the test's own log
         printf ("# divertd slot %d did not become ready; its log:\n", slot);
         fflush (stdout);
@@ -378,4 +394,52 @@ itest_pg_ctl (itest_t *self, const char *action)
         snprintf (command, sizeof command, "tests/harness/pg.sh start %s %s", cluster, getenv ("PGPORT"));
     int status = system (command);
     return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
+}
+
+int
+itest_dealer_send (zsock_t *dealer, int count, json_t *(*make) (int i, void *arg), void *arg)
+{
+    int sent = 0;
+    for (int i = 0; i < count; i++) {
+        json_t *request = make ? make (i, arg)
+                               : itest_referral (i % 2 ? "arrest_diversion" : "social_contact", "unsheltered");
+        char id [16];
+        snprintf (id, sizeof id, "%d", i);
+        json_object_set_new (request, "request_id", json_string (id));
+        char *text = json_dumps (request, JSON_COMPACT);
+        if (zsock_send (dealer, "zs", text) == 0)
+            sent++;
+        free (text);
+        json_decref (request);
+    }
+    return sent;
+}
+
+itest_tally_t
+itest_dealer_tally (zsock_t *dealer, int count, void (*each) (int i, json_t *reply, void *arg), void *arg)
+{
+    itest_tally_t tally = { 0 };
+    for (int i = 0; i < count; i++) {
+        char *text = NULL;
+        if (zsock_recv (dealer, "zs", &text) == -1)
+            break;
+        json_t *reply = json_loads (text, 0, NULL);
+        const char *code = json_string_value (json_object_get (reply, "code"));
+        tally.received++;
+        if (json_object_get (reply, "decision"))
+            tally.decided++;
+        else
+        if (code && streq (code, "unavailable") && json_is_true (json_object_get (reply, "retry")))
+            tally.unavailable++;
+        else
+        if (code && streq (code, "internal"))
+            tally.internal++;
+        else
+            tally.other++;
+        if (each)
+            each (i, reply, arg);
+        json_decref (reply);
+        free (text);
+    }
+    return tally;
 }

@@ -85,6 +85,33 @@ dv_client_t *
 zsock_t *
     itest_dealer (itest_t *self, const char *id, int slot);
 
+//  Ping daemon `slot` with the key `id` until the reply says the database is
+//  `state` ("up" or "down") or msecs pass. True when it did.
+bool
+    itest_wait_db (itest_t *self, const char *id, int slot, const char *state, int msecs);
+
+//  Send `count` requests on a DEALER (itest_dealer) without reading, each
+//  with request_id "<i>": make (i, arg) builds request i (taken), or NULL
+//  for itest_referral (arrest_diversion and social_contact in turn).
+//  Returns how many were sent.
+int
+    itest_dealer_send (zsock_t *dealer, int count, json_t *(*make) (int i, void *arg), void *arg);
+
+//  What `count` replies read from a DEALER said: decisions, and errors by code.
+typedef struct {
+    int received;
+    int decided;
+    int unavailable;            //  with retry: true
+    int internal;
+    int other;                  //  any other reply
+} itest_tally_t;
+
+//  Read up to `count` replies (until one is not read in the socket's receive
+//  timeout), tally them, and call each (i, reply, arg) for every one (may be
+//  NULL; the reply is borrowed).
+itest_tally_t
+    itest_dealer_tally (zsock_t *dealer, int count, void (*each) (int i, json_t *reply, void *arg), void *arg);
+
 //  A referral request; fields may be overridden afterwards with json_object_set.
 //  pathway e.g. "arrest_diversion"; a fresh UUID and a unique person each time.
 json_t *
