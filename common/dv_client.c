@@ -10,8 +10,20 @@
     The case-management helpers (dv_client_enrollments and the others) only
     build a request object and hand it to dv_client_request().
 
-    A dv_subscriber_t is a CURVE SUB socket on the decisions endpoint; each
-    event is two frames, [topic, json].
+    Several endpoints: the list is split once (s_endpoints_parse) and each
+    entry checked by connecting a throwaway socket to it, so a typo in the
+    second one is an error at once, not at the first failover. The client
+    keeps the index of the endpoint in use; a send without a reply, or an
+    `unavailable` reply, moves it to the next (s_client_move: the socket is
+    dropped and the next exchange opens one there).
+
+    A dv_subscriber_t is a CURVE SUB socket on one decisions endpoint; each
+    event is two frames, [topic, json]. With several endpoints a ZeroMQ
+    socket monitor (an inproc PAIR) tells it when the CURVE handshake
+    succeeded and when the connection closed, ZMTP heartbeats close a
+    connection to a host that stopped answering, and dv_subscriber_recv()
+    moves to the next endpoint once there was no connection for the
+    failover delay.
 
     The last error is kept per thread, so a C integration can use one client
     per thread without the messages mixing.
@@ -19,6 +31,7 @@
 #include "dv_client.h"
 
 #include <czmq.h>
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <string.h>
@@ -29,9 +42,15 @@
 #define DV_CLIENT_ATTEMPTS_DEFAULT  3
 #define DV_BACKOFF_FIRST_MS         200
 #define DV_BACKOFF_MAX_MS           2000
+#define DV_FAILOVER_DEFAULT         5000
+#define DV_HEARTBEAT_IVL            1000
+#define DV_HEARTBEAT_TIMEOUT        3000
 
 struct _dv_client_t {
-    char *endpoint;             //  intake endpoint
+    char **endpoints;           //  intake endpoints, as listed
+    int count;                  //  how many
+    int current;                //  index of the one in use
+    int moves;                  //  times it moved to another one
     char server_public [41];    //  server public key, Z85
     zcert_t *cert;              //  client certificate, with secret key
     zsock_t *sock;              //  current REQ socket (NULL after a failure)
@@ -41,8 +60,19 @@ struct _dv_client_t {
 };
 
 struct _dv_subscriber_t {
+    char **endpoints;           //  decisions endpoints, as listed
+    int count;                  //  how many
+    int current;                //  index of the one in use
+    int moves;                  //  times it moved to another one
+    char server_public [41];    //  server public key, Z85
+    zcert_t *cert;              //  client certificate, to connect again
+    char *topic;                //  the subscription
     zsock_t *sock;              //  SUB socket
-    zpoller_t *poller;          //  polls sock
+    zsock_t *monitor;           //  its connection events (several endpoints only)
+    zpoller_t *poller;          //  polls sock (and monitor)
+    bool up;                    //  a CURVE connection to the current endpoint is open
+    int64_t down_since;         //  when there was last none (zclock_mono)
+    int failover;               //  msecs without one before moving on
 };
 
 static _Thread_local char s_last_error [512];
@@ -192,11 +222,10 @@ s_cert_from_keys (const char *server_public_z85, const char *client_public_z85,
 
 
 //  --------------------------------------------------------------------------
-//  A CURVE client socket of the given type, connected to endpoint
+//  A CURVE client socket of the given type, not connected yet
 
 static zsock_t *
-s_socket_new (int type, zcert_t *cert, const char *server_public,
-              const char *endpoint)
+s_socket_make (int type, zcert_t *cert, const char *server_public)
 {
     zsock_t *sock = zsock_new (type);
     if (!sock) {
@@ -206,11 +235,111 @@ s_socket_new (int type, zcert_t *cert, const char *server_public,
     zsock_set_linger (sock, 0);
     zcert_apply (cert, sock);
     zsock_set_curve_serverkey (sock, server_public);
-    if (zsock_connect (sock, "%s", endpoint) != 0) {
-        s_set_error ("%s: cannot connect: %s", endpoint, zmq_strerror (zmq_errno ()));
+    return sock;
+}
+
+//  Connect it to endpoint, or destroy it with an error.
+
+static bool
+s_socket_connect (zsock_t **sock_p, const char *endpoint)
+{
+    if (zsock_connect (*sock_p, "%s", endpoint) == 0)
+        return true;
+    s_set_error ("%s: cannot connect: %s", endpoint, zmq_strerror (zmq_errno ()));
+    zsock_destroy (sock_p);
+    return false;
+}
+
+//  Both: a CURVE client socket connected to endpoint, or NULL.
+
+static zsock_t *
+s_socket_new (int type, zcert_t *cert, const char *server_public,
+              const char *endpoint)
+{
+    zsock_t *sock = s_socket_make (type, cert, server_public);
+    if (sock)
+        s_socket_connect (&sock, endpoint);
+    return sock;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Endpoint lists: "tcp://a:7461,tcp://b:7461"
+
+static void
+s_endpoints_free (char ***list_p, int count)
+{
+    char **list = *list_p;
+    for (int i = 0; list && i < count; i++)
+        free (list [i]);
+    free (list);
+    *list_p = NULL;
+}
+
+//  Split a comma-separated list (spaces around each entry trimmed) into
+//  *count_p strings. NULL with an error when there is none, an entry is
+//  empty, or there are more than DV_CLIENT_ENDPOINTS_MAX.
+
+static char **
+s_endpoints_parse (const char *text, int *count_p)
+{
+    *count_p = 0;
+    if (!text || !*text) {
+        s_set_error ("no endpoint given");
+        return NULL;
+    }
+    char **list = (char **) zmalloc (DV_CLIENT_ENDPOINTS_MAX * sizeof (char *));
+    int count = 0;
+    const char *start = text;
+    while (true) {
+        const char *end = strchr (start, ',');
+        if (!end)
+            end = start + strlen (start);
+        const char *first = start, *last = end;
+        while (first < last && isspace ((unsigned char) *first))
+            first++;
+        while (last > first && isspace ((unsigned char) last [-1]))
+            last--;
+        if (first == last || count == DV_CLIENT_ENDPOINTS_MAX) {
+            if (first == last)
+                s_set_error ("endpoint list \"%s\": entry %d is empty", text, count + 1);
+            else
+                s_set_error ("endpoint list \"%s\": more than %d endpoints", text,
+                             DV_CLIENT_ENDPOINTS_MAX);
+            s_endpoints_free (&list, count);
+            return NULL;
+        }
+        list [count++] = strndup (first, (size_t) (last - first));
+        if (!*end)
+            break;
+        start = end + 1;
+    }
+    *count_p = count;
+    return list;
+}
+
+//  True when every endpoint after the first can be connected to (a socket
+//  of `type` is made and dropped at once), else false with the error of
+//  the first that cannot. The first is checked by its real socket.
+
+static bool
+s_endpoints_check (char **list, int count, int type, zcert_t *cert, const char *server_public)
+{
+    for (int i = 1; i < count; i++) {
+        zsock_t *sock = s_socket_new (type, cert, server_public, list [i]);
+        if (!sock)
+            return false;
         zsock_destroy (&sock);
     }
-    return sock;
+    return true;
+}
+
+//  An index in 0..count-1, going round.
+
+static int
+s_wrap (int index, int count)
+{
+    return ((index % count) + count) % count;
 }
 
 
@@ -222,19 +351,22 @@ s_client_new (const char *endpoint, zcert_t *cert, const char *server_public)
 {
     if (!cert)
         return NULL;
-    if (!endpoint || !*endpoint) {
-        s_set_error ("no endpoint given");
+    int count;
+    char **endpoints = s_endpoints_parse (endpoint, &count);
+    if (!endpoints) {
         zcert_destroy (&cert);
         return NULL;
     }
     dv_client_t *self = (dv_client_t *) zmalloc (sizeof (dv_client_t));
-    self->endpoint = strdup (endpoint);
+    self->endpoints = endpoints;
+    self->count = count;
     self->cert = cert;
     snprintf (self->server_public, sizeof (self->server_public), "%s", server_public);
     self->timeout = DV_CLIENT_TIMEOUT_DEFAULT;
     self->attempts = DV_CLIENT_ATTEMPTS_DEFAULT;
-    self->sock = s_socket_new (ZMQ_REQ, cert, server_public, endpoint);
-    if (!self->sock)
+    self->sock = s_socket_new (ZMQ_REQ, cert, server_public, endpoints [0]);
+    if (!self->sock
+    ||  !s_endpoints_check (endpoints, count, ZMQ_REQ, cert, server_public))
         dv_client_destroy (&self);
     return self;
 }
@@ -266,7 +398,7 @@ dv_client_destroy (dv_client_t **self_p)
     dv_client_t *self = *self_p;
     zsock_destroy (&self->sock);
     zcert_destroy (&self->cert);
-    free (self->endpoint);
+    s_endpoints_free (&self->endpoints, self->count);
     free (self);
     *self_p = NULL;
 }
@@ -291,6 +423,51 @@ dv_client_attempts_used (dv_client_t *self)
     return self ? self->attempts_used : 0;
 }
 
+const char *
+dv_client_endpoint (dv_client_t *self)
+{
+    return self ? self->endpoints [self->current] : NULL;
+}
+
+int
+dv_client_endpoint_index (dv_client_t *self)
+{
+    return self ? self->current : -1;
+}
+
+int
+dv_client_endpoint_count (dv_client_t *self)
+{
+    return self ? self->count : 0;
+}
+
+int
+dv_client_moves (dv_client_t *self)
+{
+    return self ? self->moves : 0;
+}
+
+//  Use endpoint `index` (going round) from the next exchange on: the
+//  socket is dropped, the next exchange connects there.
+
+static void
+s_client_move (dv_client_t *self, int index)
+{
+    index = s_wrap (index, self->count);
+    if (index != self->current) {
+        self->current = index;
+        self->moves++;
+        zsock_destroy (&self->sock);
+    }
+}
+
+void
+dv_client_move (dv_client_t *self, int index)
+{
+    if (self && index >= 0 && index < self->count)
+        s_client_move (self, index);
+}
+
 //  Make sure there is a fresh REQ socket.
 
 static bool
@@ -298,7 +475,7 @@ s_client_connect (dv_client_t *self)
 {
     if (!self->sock)
         self->sock = s_socket_new (ZMQ_REQ, self->cert, self->server_public,
-                                   self->endpoint);
+                                   self->endpoints [self->current]);
     return self->sock != NULL;
 }
 
@@ -314,7 +491,8 @@ s_client_exchange (dv_client_t *self, const void *data, size_t size)
     zframe_t *frame = zframe_new (data, size);
     if (zframe_send (&frame, self->sock, 0) != 0) {
         zframe_destroy (&frame);
-        s_set_error ("%s: send failed: %s", self->endpoint, zmq_strerror (zmq_errno ()));
+        s_set_error ("%s: send failed: %s", dv_client_endpoint (self),
+                     zmq_strerror (zmq_errno ()));
         zsock_destroy (&self->sock);
         return NULL;
     }
@@ -331,9 +509,9 @@ s_client_exchange (dv_client_t *self, const void *data, size_t size)
     }
     if (!reply) {
         if (interrupted)
-            s_set_error ("%s: interrupted", self->endpoint);
+            s_set_error ("%s: interrupted", dv_client_endpoint (self));
         else
-            s_set_error ("no reply from %s after 1 attempt", self->endpoint);
+            s_set_error ("no reply from %s after 1 attempt", dv_client_endpoint (self));
         zsock_destroy (&self->sock);
     }
     return reply;
@@ -356,10 +534,10 @@ s_reply_parse (dv_client_t *self, const char *text)
     json_error_t error;
     json_t *reply = json_loads (text, 0, &error);
     if (!reply)
-        s_set_error ("%s: reply is not JSON (%s)", self->endpoint, error.text);
+        s_set_error ("%s: reply is not JSON (%s)", dv_client_endpoint (self), error.text);
     else
     if (!json_is_object (reply)) {
-        s_set_error ("%s: reply is not a JSON object", self->endpoint);
+        s_set_error ("%s: reply is not a JSON object", dv_client_endpoint (self));
         json_decref (reply);
         reply = NULL;
     }
@@ -388,6 +566,19 @@ s_backoff (int msecs)
     }
 }
 
+//  "tcp://a:7461, tcp://b:7461": the endpoints marked in `tried`.
+
+static void
+s_tried_list (dv_client_t *self, const bool *tried, char *buffer, size_t size)
+{
+    size_t used = 0;
+    *buffer = 0;
+    for (int i = 0; i < self->count && used < size; i++)
+        if (tried [i])
+            used += snprintf (buffer + used, size - used, "%s%s", used ? ", " : "",
+                              self->endpoints [i]);
+}
+
 json_t *
 dv_client_request (dv_client_t *self, json_t *request)
 {
@@ -403,20 +594,27 @@ dv_client_request (dv_client_t *self, json_t *request)
     size_t size = strlen (frame);
     json_t *reply = NULL;
     bool broken = false;        //  a reply came but was not a JSON object
+    bool tried [DV_CLIENT_ENDPOINTS_MAX] = { false };
     int backoff = DV_BACKOFF_FIRST_MS;
     self->attempts_used = 0;
 
     while (self->attempts_used < self->attempts && !zsys_interrupted) {
-        if (reply) {            //  the last one was `unavailable`
-            s_backoff (backoff);
-            backoff = backoff * 2 > DV_BACKOFF_MAX_MS? DV_BACKOFF_MAX_MS: backoff * 2;
+        if (reply) {            //  the last one was `unavailable`: move on,
+            s_client_move (self, self->current + 1);
+            if (tried [self->current]) {        //  and wait unless it is new
+                s_backoff (backoff);
+                backoff = backoff * 2 > DV_BACKOFF_MAX_MS? DV_BACKOFF_MAX_MS: backoff * 2;
+            }
             if (zsys_interrupted)
                 break;
         }
         self->attempts_used++;
+        tried [self->current] = true;
         char *text = s_client_exchange (self, frame, size);
-        if (!text)
-            continue;           //  Lazy Pirate: new socket, same bytes
+        if (!text) {            //  Lazy Pirate: same bytes, new socket, next endpoint
+            s_client_move (self, self->current + 1);
+            continue;
+        }
         json_t *parsed = s_reply_parse (self, text);
         free (text);
         json_decref (reply);
@@ -430,10 +628,12 @@ dv_client_request (dv_client_t *self, json_t *request)
     }
     free (frame);
     if (!reply && !broken) {
+        char endpoints [1024];
+        s_tried_list (self, tried, endpoints, sizeof (endpoints));
         if (zsys_interrupted)
-            s_set_error ("%s: interrupted", self->endpoint);
+            s_set_error ("%s: interrupted", dv_client_endpoint (self));
         else
-            s_set_error ("no reply from %s after %d attempt%s", self->endpoint,
+            s_set_error ("no reply from %s after %d attempt%s", endpoints,
                          self->attempts_used, self->attempts_used == 1? "": "s");
     }
     return reply;
@@ -547,25 +747,93 @@ dv_client_caseload (dv_client_t *self, const char *program)
 //  --------------------------------------------------------------------------
 //  Subscriber
 
+//  Watch the SUB socket's connections: an inproc PAIR receives the events
+//  of zmq_socket_monitor. Only with several endpoints (nowhere to move
+//  otherwise). Each monitor needs an endpoint name of its own.
+
+static bool
+s_subscriber_monitor (dv_subscriber_t *self)
+{
+    static int sequence = 0;
+    char *name = zsys_sprintf ("inproc://dv-subscriber-%p-%d", (void *) self,
+                               __atomic_add_fetch (&sequence, 1, __ATOMIC_RELAXED));
+    int events = ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED
+               | ZMQ_EVENT_CLOSED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
+               | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
+    bool ok = zmq_socket_monitor (zsock_resolve (self->sock), name, events) == 0;
+    if (ok) {
+        self->monitor = zsock_new (ZMQ_PAIR);
+        ok = self->monitor && zsock_connect (self->monitor, "%s", name) == 0;
+    }
+    if (!ok)
+        s_set_error ("cannot watch the subscriber's connection: %s", zmq_strerror (zmq_errno ()));
+    zstr_free (&name);
+    return ok;
+}
+
+//  Drop the socket (and its monitor).
+
+static void
+s_subscriber_close (dv_subscriber_t *self)
+{
+    zpoller_destroy (&self->poller);
+    if (self->monitor && self->sock)
+        zmq_socket_monitor (zsock_resolve (self->sock), NULL, 0);
+    zsock_destroy (&self->monitor);
+    zsock_destroy (&self->sock);
+}
+
+//  A SUB socket on the current endpoint, subscribed; false with an error.
+//  The monitor is in place before it connects, so it hears the handshake.
+
+static bool
+s_subscriber_open (dv_subscriber_t *self)
+{
+    self->up = false;
+    self->down_since = zclock_mono ();
+    self->sock = s_socket_make (ZMQ_SUB, self->cert, self->server_public);
+    if (!self->sock)
+        return false;
+    zsock_set_subscribe (self->sock, self->topic);
+    if (self->count > 1) {
+        //  A host that stopped answering: the connection closes
+        zsock_set_heartbeat_ivl (self->sock, DV_HEARTBEAT_IVL);
+        zsock_set_heartbeat_timeout (self->sock, DV_HEARTBEAT_TIMEOUT);
+        if (!s_subscriber_monitor (self)) {
+            s_subscriber_close (self);
+            return false;
+        }
+    }
+    if (!s_socket_connect (&self->sock, self->endpoints [self->current])) {
+        s_subscriber_close (self);
+        return false;
+    }
+    self->poller = zpoller_new (self->sock, self->monitor, NULL);
+    return true;
+}
+
 static dv_subscriber_t *
 s_subscriber_new (const char *endpoint, zcert_t *cert, const char *server_public,
                   const char *topic)
 {
     if (!cert)
         return NULL;
-    if (!endpoint || !*endpoint) {
-        s_set_error ("no endpoint given");
+    int count;
+    char **endpoints = s_endpoints_parse (endpoint, &count);
+    if (!endpoints) {
         zcert_destroy (&cert);
         return NULL;
     }
-    zsock_t *sock = s_socket_new (ZMQ_SUB, cert, server_public, endpoint);
-    zcert_destroy (&cert);
-    if (!sock)
-        return NULL;
-    zsock_set_subscribe (sock, topic ? topic : "");
     dv_subscriber_t *self = (dv_subscriber_t *) zmalloc (sizeof (dv_subscriber_t));
-    self->sock = sock;
-    self->poller = zpoller_new (sock, NULL);
+    self->endpoints = endpoints;
+    self->count = count;
+    self->cert = cert;
+    snprintf (self->server_public, sizeof (self->server_public), "%s", server_public);
+    self->topic = strdup (topic ? topic : "");
+    self->failover = DV_FAILOVER_DEFAULT;
+    if (!s_subscriber_open (self)
+    ||  !s_endpoints_check (endpoints, count, ZMQ_SUB, cert, server_public))
+        dv_subscriber_destroy (&self);
     return self;
 }
 
@@ -595,8 +863,10 @@ dv_subscriber_destroy (dv_subscriber_t **self_p)
     if (!self_p || !*self_p)
         return;
     dv_subscriber_t *self = *self_p;
-    zpoller_destroy (&self->poller);
-    zsock_destroy (&self->sock);
+    s_subscriber_close (self);
+    zcert_destroy (&self->cert);
+    s_endpoints_free (&self->endpoints, self->count);
+    free (self->topic);
     free (self);
     *self_p = NULL;
 }
@@ -605,6 +875,82 @@ void *
 dv_subscriber_sock (dv_subscriber_t *self)
 {
     return self ? self->sock : NULL;
+}
+
+void
+dv_subscriber_set_failover (dv_subscriber_t *self, int msecs)
+{
+    if (self && msecs > 0)
+        self->failover = msecs;
+}
+
+const char *
+dv_subscriber_endpoint (dv_subscriber_t *self)
+{
+    return self ? self->endpoints [self->current] : NULL;
+}
+
+int
+dv_subscriber_endpoint_index (dv_subscriber_t *self)
+{
+    return self ? self->current : -1;
+}
+
+int
+dv_subscriber_endpoint_count (dv_subscriber_t *self)
+{
+    return self ? self->count : 0;
+}
+
+int
+dv_subscriber_moves (dv_subscriber_t *self)
+{
+    return self ? self->moves : 0;
+}
+
+//  Connect to endpoint `index` (going round) on a new socket. When the
+//  socket cannot be made (it could be at creation, so only when memory or
+//  file descriptors ran out) the next dv_subscriber_recv tries again.
+
+static void
+s_subscriber_move (dv_subscriber_t *self, int index)
+{
+    index = s_wrap (index, self->count);
+    if (index != self->current)
+        self->moves++;
+    self->current = index;
+    s_subscriber_close (self);
+    s_subscriber_open (self);
+}
+
+void
+dv_subscriber_move (dv_subscriber_t *self, int index)
+{
+    if (self && index >= 0 && index < self->count)
+        s_subscriber_move (self, index);
+}
+
+//  Read one connection event from the monitor: [event (2 bytes), value
+//  (4 bytes)][endpoint]. A handshake that succeeded means up; a closed
+//  connection or a failed handshake means down from now.
+
+static void
+s_subscriber_watch (dv_subscriber_t *self)
+{
+    zmsg_t *msg = zmsg_recv (self->monitor);
+    zframe_t *frame = msg ? zmsg_first (msg) : NULL;
+    if (frame && zframe_size (frame) >= 2) {
+        uint16_t event;
+        memcpy (&event, zframe_data (frame), sizeof (event));
+        if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
+            self->up = true;
+        else
+        if (self->up) {
+            self->up = false;
+            self->down_since = zclock_mono ();
+        }
+    }
+    zmsg_destroy (&msg);
 }
 
 //  Read one [topic, json] message that is waiting; NULL if malformed.
@@ -631,6 +977,18 @@ s_subscriber_read (dv_subscriber_t *self, char **topic_p)
     return event;
 }
 
+//  Milliseconds until the subscriber should move (-1: not while it is
+//  connected, or has nowhere to go).
+
+static int64_t
+s_subscriber_patience (dv_subscriber_t *self)
+{
+    if (self->count < 2 || (self->sock && self->up))
+        return -1;
+    int64_t left = self->down_since + self->failover - zclock_mono ();
+    return left > 0 ? left : 0;
+}
+
 json_t *
 dv_subscriber_recv (dv_subscriber_t *self, int msecs, char **topic_p)
 {
@@ -639,18 +997,46 @@ dv_subscriber_recv (dv_subscriber_t *self, int msecs, char **topic_p)
     if (!self)
         return NULL;
     int64_t deadline = msecs < 0 ? -1 : zclock_mono () + msecs;
-    while (true) {
-        int wait = -1;
+    while (!zsys_interrupted) {
+        int64_t patience = s_subscriber_patience (self);
+        if (patience == 0) {
+            //  What came before the connection was lost, then the next one
+            if (self->sock && (zsock_events (self->sock) & ZMQ_POLLIN)) {
+                json_t *event = s_subscriber_read (self, topic_p);
+                if (event)
+                    return event;
+                continue;
+            }
+            s_subscriber_move (self, self->current + 1);
+            continue;
+        }
+        int64_t wait = -1;
         if (deadline >= 0) {
             int64_t left = deadline - zclock_mono ();
-            wait = left > 0 ? (int) left : 0;
+            wait = left > 0 ? left : 0;
         }
-        if (!zpoller_wait (self->poller, wait)) {
-            s_set_error (zpoller_terminated (self->poller) ? "interrupted" : "timed out");
+        if (patience > 0 && (wait < 0 || patience < wait))
+            wait = patience;
+        void *which = self->poller ? zpoller_wait (self->poller, (int) wait) : NULL;
+        if (!self->poller)
+            zclock_sleep ((int) (wait < 0 || wait > 100 ? 100 : wait));
+        if (which && which == self->monitor)
+            s_subscriber_watch (self);
+        else
+        if (which) {
+            json_t *event = s_subscriber_read (self, topic_p);
+            if (event)
+                return event;   //  else a malformed message: skip it
+        }
+        else
+        if (self->poller && zpoller_terminated (self->poller))
+            break;
+        else
+        if (deadline >= 0 && zclock_mono () >= deadline) {
+            s_set_error ("timed out");
             return NULL;
         }
-        json_t *event = s_subscriber_read (self, topic_p);
-        if (event)
-            return event;       //  else a malformed message: skip it
     }
+    s_set_error ("interrupted");
+    return NULL;
 }

@@ -9,6 +9,19 @@
     (backoff) and sends again. A dv_subscriber_t receives events from the
     decisions socket.
 
+    Several daemons serving one database: every endpoint argument may be a
+    comma-separated list ("tcp://a:7461,tcp://b:7461"; spaces around each
+    are ignored). A client talks to one of them at a time, the first to
+    begin with. When a send gets no reply it moves to the next (round robin)
+    and sends the same bytes there, so a resend after a failover is a replay
+    on the other daemon, never a second decision; an `unavailable` reply
+    moves it on too (a daemon that is stopping says so), without the backoff
+    when the next one was not tried yet for this request. It stays with the
+    one that answered. A subscriber is connected to one decisions endpoint
+    at a time and moves to the next when it has had no connection there for
+    a while (the daemon is gone); a tool that follows it asks for what it
+    missed (`replay`, `enrollments`) after each move (dv_subscriber_moves).
+
     A case-management system (a `cms` key) uses the four request helpers
     dv_client_enrollments, dv_client_enrollment, dv_client_transfer and
     dv_client_caseload: each builds its request and sends it with
@@ -28,8 +41,14 @@
 typedef struct _dv_client_t dv_client_t;
 typedef struct _dv_subscriber_t dv_subscriber_t;
 
-//  Create a client. Returns NULL if a certificate cannot be loaded; then
-//  dv_client_last_error() says why (a file name and the problem).
+//  The most endpoints one list may name.
+#define DV_CLIENT_ENDPOINTS_MAX 16
+
+//  Create a client. `endpoint` is one intake endpoint or a comma-separated
+//  list of them (one per daemon). Returns NULL if a certificate cannot be
+//  loaded or an endpoint is not usable (an empty entry, an unknown
+//  transport, more than DV_CLIENT_ENDPOINTS_MAX); then dv_client_last_error()
+//  says why (a file name or the endpoint, and the problem).
 dv_client_t *
     dv_client_new (const char *endpoint, const char *server_cert_path,
                    const char *client_cert_path);
@@ -43,7 +62,8 @@ void
     dv_client_destroy (dv_client_t **self_p);
 
 //  Milliseconds to wait for each reply (default 5000) and how many times to
-//  send in all before giving up (default 3).
+//  send in all before giving up (default 3), counting the sends to every
+//  endpoint: with several, give at least as many attempts as endpoints.
 void
     dv_client_set_timeout (dv_client_t *self, int msecs);
 void
@@ -59,6 +79,27 @@ json_t *
 //  How many sends the last dv_client_request() took (1 = no retry).
 int
     dv_client_attempts_used (dv_client_t *self);
+
+//  The endpoint in use: the one that gave the last reply, or where the next
+//  request goes. Owned by the client.
+const char *
+    dv_client_endpoint (dv_client_t *self);
+
+//  Its position in the list given (0 = the first), and how many were given.
+int
+    dv_client_endpoint_index (dv_client_t *self);
+int
+    dv_client_endpoint_count (dv_client_t *self);
+
+//  How many times the client moved to another endpoint since it was made.
+int
+    dv_client_moves (dv_client_t *self);
+
+//  Use endpoint `index` of the list from the next request on (a tool that
+//  keeps its client beside a subscriber on the same daemon). An index out
+//  of range is ignored.
+void
+    dv_client_move (dv_client_t *self, int index);
 
 //  Case-management requests (protocol.md, "Case-management systems"). Each
 //  builds the request, sends it with dv_client_request() (Lazy Pirate, the
@@ -90,8 +131,9 @@ json_t *
 json_t *
     dv_client_caseload (dv_client_t *self, const char *program);
 
-//  Send raw bytes as the request frame, one attempt, and return the reply
-//  frame as a string (caller frees), or NULL on timeout. For tests and tools.
+//  Send raw bytes as the request frame, one attempt to the endpoint in use
+//  (it does not move), and return the reply frame as a string (caller
+//  frees), or NULL on timeout. For tests and tools.
 char *
     dv_client_request_raw (dv_client_t *self, const void *data, size_t size);
 
@@ -106,6 +148,12 @@ bool
 
 //  Subscriber: connect to the decisions socket and subscribe to `topic`
 //  (a prefix such as "decision." or "decision.police.spd"; "" for everything).
+//  `endpoint` may be a comma-separated list, as for dv_client_new: the
+//  subscriber is connected to the first, and moves to the next (round robin)
+//  when it has had no CURVE connection to the one in use for the failover
+//  delay (dv_subscriber_set_failover). It notices a daemon that is gone
+//  when the connection closes (a killed process) or, with several
+//  endpoints, when ZeroMQ heartbeats go unanswered (a lost host).
 dv_subscriber_t *
     dv_subscriber_new (const char *endpoint, const char *server_cert_path,
                        const char *client_cert_path, const char *topic);
@@ -119,11 +167,38 @@ void
 
 //  Wait up to msecs (-1 = forever) for one event. Returns the event object
 //  (caller owns) and, if topic_p is not NULL, its topic (caller frees), or
-//  NULL on timeout or interrupt.
+//  NULL on timeout or interrupt. With several endpoints, this is where the
+//  subscriber moves: events published while it had no connection are not
+//  delivered, so a caller that must see every event checks
+//  dv_subscriber_moves() after each call (a short msecs lets it notice
+//  soon) and asks for what it missed.
 json_t *
     dv_subscriber_recv (dv_subscriber_t *self, int msecs, char **topic_p);
 
-//  The underlying zsock_t *, to poll it alongside other sockets.
+//  Milliseconds without a connection to the endpoint in use before moving
+//  to the next (default 5000; only with several endpoints).
+void
+    dv_subscriber_set_failover (dv_subscriber_t *self, int msecs);
+
+//  The endpoint in use, its position in the list, how many were given, and
+//  how many times the subscriber moved, as for the client.
+const char *
+    dv_subscriber_endpoint (dv_subscriber_t *self);
+int
+    dv_subscriber_endpoint_index (dv_subscriber_t *self);
+int
+    dv_subscriber_endpoint_count (dv_subscriber_t *self);
+int
+    dv_subscriber_moves (dv_subscriber_t *self);
+
+//  Connect to endpoint `index` of the list now (a new socket with the same
+//  subscription), e.g. to follow a client that moved. Counts as a move
+//  when it is another endpoint; an index out of range is ignored.
+void
+    dv_subscriber_move (dv_subscriber_t *self, int index);
+
+//  The underlying zsock_t *, to poll it alongside other sockets. A move
+//  replaces it: get it again after dv_subscriber_moves() changed.
 void *
     dv_subscriber_sock (dv_subscriber_t *self);
 

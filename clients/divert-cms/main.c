@@ -8,7 +8,9 @@
     command table, and runs the command (one file each). Every request goes
     through the client library: Lazy Pirate with the same bytes, and backoff
     on `unavailable`, so a change sent again is answered with
-    "replayed": true, never recorded twice.
+    "replayed": true, never recorded twice. --endpoint may list several
+    intake endpoints (one per daemon on the same database): a request that
+    gets no reply, or `unavailable`, goes to the next with the same bytes.
 
     Exit status: 0 done (also when divertd replayed it), 2 refused by divertd
     (an error reply: invalid, not_found, conflict, forbidden), 3 no reply,
@@ -90,20 +92,28 @@ static const char *s_usage =
 "        `enrollments` (marked \"(replayed)\"), and an `assigned` event is\n"
 "        fetched with its referral; --since SEQ prints what follows SEQ\n"
 "        first. Stops on SIGINT/SIGTERM, after N events, or after MS\n"
-"        milliseconds without one; then the seq to resume from, as above\n"
+"        milliseconds without one; then the seq to resume from, as above.\n"
+"        With several daemons it moves to the next when its own is gone, and\n"
+"        asks for what it missed with `enrollments`\n"
 "\n"
-"  --endpoint E     intake endpoint, e.g. tcp://divert.example.org:7461\n"
+"  --endpoint E     intake endpoint, e.g. tcp://divert.example.org:7461, or\n"
+"                   several, comma-separated (one per daemon on the same\n"
+"                   database): when one gives no reply the same request goes\n"
+"                   to the next\n"
 "  --server-key F   the daemon's public certificate (zcert file)\n"
 "  --cert F         this case-management key's certificate; its secret key\n"
 "                   is in F_secret\n"
-"  --timeout MS     wait this long for each reply (default 5000)\n"
-"  --attempts N     send at most N times in all (default 3); a request that\n"
-"                   gets no reply, or an `unavailable` error, is sent again\n"
-"                   with the same bytes\n"
+"  --timeout MS     wait this long for each reply (default 5000); watch also\n"
+"                   moves to the next daemon after this long without a\n"
+"                   connection to its decisions socket\n"
+"  --attempts N     send at most N times in all (default 3), to any of the\n"
+"                   endpoints; a request that gets no reply, or an\n"
+"                   `unavailable` error, is sent again with the same bytes\n"
 "  --json           print events, and the replies of enroll, transfer and\n"
 "                   caseload (error replies too), as JSON lines\n"
-"  --decisions E2   (watch) decisions endpoint; default: E with its port\n"
-"                   number plus 1 (tcp://host:7461 -> tcp://host:7462)\n"
+"  --decisions E2   (watch) decisions endpoint(s), as many as E and in the\n"
+"                   same order; default: each of E with its port number\n"
+"                   plus 1 (tcp://host:7461 -> tcp://host:7462)\n"
 "\n"
 "Exit status: 0 done (also when divertd replayed it), 2 refused by divertd\n"
 "(invalid, not_found, conflict, forbidden), 3 no reply, unavailable after\n"

@@ -17,6 +17,18 @@
     one; then the seq to resume from (cms_print_next_seq), when known. A gap
     that could not be filled is said on stderr at once, and the exit status
     is then that failure's, even though watching went on.
+
+    Several daemons on one database: --endpoint (and --decisions) may list
+    one endpoint per daemon, in the same order (pairs). The subscriber moves
+    to the next pair when it has had no connection for --timeout (the
+    daemon is gone), the client when a request gets no reply; the other
+    follows (s_follow), and what was published meanwhile is asked for with
+    `enrollments` since the last seq printed (every daemon publishes the
+    whole feed, so a move loses only what came while there was no
+    connection). Each move is said on stderr. After --timeout without an
+    event it asks (s_probe: `enrollments` since the last seq, or `ping`),
+    which finds a daemon that no longer answers though its connection is
+    open.
 */
 #include "cms.h"
 
@@ -24,38 +36,65 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define FILL_LIMIT  500         //  events per `enrollments` request (the most)
+#define SLICE_MS    250         //  how often the loop looks for a move
 
 typedef struct {
     cms_t *cms;
     const char *program;
     dv_subscriber_t *subscriber;
+    int moves;                  //  the subscriber's moves followed so far
     long long last;             //  last seq printed, or --since; -1 = none yet
     long long printed;
     bool finished;              //  --count reached
     int status;                 //  the worst failure so far
 } watch_t;
 
-//  The decisions endpoint next to an intake endpoint: the same with the
-//  port number plus 1. NULL when the endpoint has no port number.
+//  The decisions endpoints next to a list of intake endpoints: each the
+//  same with the port number plus 1. NULL when one has no port number.
 
 static char *
-s_decisions_from (const char *endpoint)
+s_decisions_from (const char *endpoints)
 {
-    const char *colon = strrchr (endpoint, ':');
-    if (!colon || colon [1] == '/')
-        return NULL;
-    char *end;
-    errno = 0;
-    long port = strtol (colon + 1, &end, 10);
-    if (errno || end == colon + 1 || *end || port < 1 || port > 65534)
-        return NULL;
-    size_t prefix = colon - endpoint;
-    char *decisions = malloc (prefix + 8);
-    if (decisions)
-        snprintf (decisions, prefix + 8, "%.*s:%ld", (int) prefix, endpoint, port + 1);
+    size_t size = strlen (endpoints) + 16 * DV_CLIENT_ENDPOINTS_MAX;
+    char *decisions = calloc (1, size);
+    const char *entry = endpoints;
+    while (decisions) {
+        const char *comma = strchr (entry, ',');
+        size_t length = comma ? (size_t) (comma - entry) : strlen (entry);
+        while (length && entry [length - 1] == ' ')
+            length--;
+        const char *colon = memrchr (entry, ':', length);
+        char *end;
+        errno = 0;
+        long port = colon ? strtol (colon + 1, &end, 10) : 0;
+        size_t used = strlen (decisions);
+        //  (a port one digit longer per entry: the room added above)
+        if (!colon || colon [1] == '/' || errno || end == colon + 1
+        ||  end != entry + length || port < 1 || port > 65534 || used + length + 8 > size) {
+            free (decisions);
+            return NULL;
+        }
+        snprintf (decisions + used, size - used, "%s%.*s:%ld", used ? "," : "",
+                  (int) (colon - entry), entry, port + 1);
+        if (!comma)
+            break;
+        entry = comma + 1;
+    }
     return decisions;
+}
+
+//  How many entries a comma-separated list has.
+
+static int
+s_list_count (const char *list)
+{
+    int count = 1;
+    for (const char *c = list; *c; c++)
+        count += *c == ',';
+    return count;
 }
 
 //  Print an event unless it is a duplicate, and remember its seq.
@@ -152,18 +191,96 @@ s_live (watch_t *self, json_t *event)
     s_emit (self, event, false);
 }
 
-//  Receive and print live events until done.
+//  Silence, with several daemons, is a question: ask for what came after
+//  the last seq printed (or, knowing none, ping). A daemon that no longer
+//  answers is left for the next, and s_follow moves the subscriber too.
+
+static void
+s_probe (watch_t *self)
+{
+    if (self->last >= 0) {
+        s_failed (self, s_fill (self, self->last, LLONG_MAX, -1));
+        return;
+    }
+    json_t *ping = json_pack ("{s:i, s:s}", "v", 1, "type", "ping");
+    json_t *reply = dv_client_request (self->cms->client, ping);
+    if (!reply && !dv_interrupted ())
+        fprintf (stderr, "divert-cms: watch: ping: %s\n", dv_client_last_error ());
+    json_decref (reply);
+    json_decref (ping);
+}
+
+//  Keep the subscriber and the client on one daemon: when one of them
+//  moved, the other follows, and what was published meanwhile is asked for
+//  (which can move the client again: a few rounds at most).
+
+static void
+s_follow (watch_t *self)
+{
+    dv_client_t *client = self->cms->client;
+    for (int round = 0; round < 3 && !self->finished && !dv_interrupted (); round++) {
+        int index = dv_subscriber_endpoint_index (self->subscriber);
+        if (dv_subscriber_moves (self->subscriber) != self->moves) {
+            if (client)
+                dv_client_move (client, index);
+        }
+        else
+        if (client && dv_client_endpoint_index (client) != index)
+            dv_subscriber_move (self->subscriber, dv_client_endpoint_index (client));
+        else
+            return;
+        self->moves = dv_subscriber_moves (self->subscriber);
+        fprintf (stderr, "divert-cms: watch: moved to %s; asking for what was missed\n",
+                 dv_subscriber_endpoint (self->subscriber));
+        if (self->last >= 0)
+            s_failed (self, s_fill (self, self->last, LLONG_MAX, -1));
+    }
+}
+
+//  Milliseconds on the monotonic clock.
+
+static long long
+s_now_ms (void)
+{
+    struct timespec now;
+    clock_gettime (CLOCK_MONOTONIC, &now);
+    return (long long) now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+//  Receive and print live events until done. The wait is cut in slices,
+//  so a move is followed soon.
 
 static void
 s_run (watch_t *self)
 {
     int timeout = self->cms->options->timeout_ms;
+    long long heard = s_now_ms ();      //  the last event, for --timeout-ms
+    long long quiet = heard;            //  the last event or probe
+    bool several = dv_subscriber_endpoint_count (self->subscriber) > 1;
     while (!self->finished && !dv_interrupted ()) {
-        json_t *event = dv_subscriber_recv (self->subscriber, timeout > 0 ? timeout : -1, NULL);
-        if (!event)
-            break;              //  interrupted, or --timeout-ms passed
-        s_live (self, event);
-        json_decref (event);
+        int wait = SLICE_MS;
+        if (timeout > 0) {
+            long long left = heard + timeout - s_now_ms ();
+            if (left <= 0)
+                break;          //  --timeout-ms passed
+            if (left < wait)
+                wait = (int) left;
+        }
+        json_t *event = dv_subscriber_recv (self->subscriber, wait, NULL);
+        long long printed = self->printed;
+        if (event) {
+            heard = quiet = s_now_ms ();
+            s_live (self, event);
+            json_decref (event);
+        }
+        else
+        if (several && s_now_ms () - quiet >= self->cms->options->timeout) {
+            s_probe (self);
+            quiet = s_now_ms ();
+        }
+        s_follow (self);
+        if (self->printed != printed)
+            heard = s_now_ms ();
     }
 }
 
@@ -176,6 +293,11 @@ cms_watch (cms_t *self)
     if (!decisions)
         return cms_usage_error ("cannot derive the decisions endpoint from --endpoint "
                                 "(no port number); give --decisions");
+    if (s_list_count (decisions) != s_list_count (options->endpoint)) {
+        free (decisions);
+        return cms_usage_error ("--decisions must name as many endpoints as --endpoint, "
+                                "in the same order");
+    }
     watch_t watch = { .cms = self, .program = options->program, .last = options->since };
     //  Subscribe first, so events committed during the replay are queued
     char *topic = NULL;
@@ -187,6 +309,12 @@ cms_watch (cms_t *self)
     free (decisions);
     if (!watch.subscriber) {
         fprintf (stderr, "divert-cms: watch: %s\n", dv_client_last_error ());
+        return CMS_FAILED;
+    }
+    dv_subscriber_set_failover (watch.subscriber, options->timeout);
+    //  The client now, on the same daemon as the subscriber (the first)
+    if (!cms_client (self)) {
+        dv_subscriber_destroy (&watch.subscriber);
         return CMS_FAILED;
     }
     if (options->since >= 0)

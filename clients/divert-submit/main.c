@@ -6,7 +6,10 @@
     "v":1 and "type":"referral" are filled in when missing. Each request goes
     through dv_client_request(): Lazy Pirate with the same bytes, and backoff
     on `unavailable`, so a resent referral is answered with the stored
-    decision ("replayed": true), never decided twice.
+    decision ("replayed": true), never decided twice. With several intake
+    endpoints (--endpoint a,b: one per daemon on the same database) a
+    request that gets no reply, or `unavailable`, is sent to the next one;
+    each move is said on stderr.
 
     Output: one line per request on stdout (for people, or the raw reply with
     --json); with many requests, progress on stderr when it is a terminal and
@@ -53,6 +56,7 @@ typedef struct {
     int done;
     int accept, waitlist, decline, withdrawn, lapsed, error, other;
     int retried, replayed;
+    int moves;                  //  the client's moves already said
     int worst;                  //  exit status so far
     bool progress;              //  progress line shown on stderr
     bool stdout_tty;            //  stdout shares the terminal with it
@@ -68,13 +72,16 @@ static const char *s_usage =
 "JSON lines (one request per line). No FILE or \"-\" reads stdin.\n"
 "\"v\":1 and \"type\":\"referral\" are added when missing.\n"
 "\n"
-"  --endpoint E     intake endpoint, e.g. tcp://divert.example.org:7461\n"
+"  --endpoint E     intake endpoint, e.g. tcp://divert.example.org:7461, or\n"
+"                   several, comma-separated (one per daemon on the same\n"
+"                   database): when one gives no reply the same request goes\n"
+"                   to the next\n"
 "  --server-key F   the daemon's public certificate (zcert file)\n"
 "  --cert F         this source's certificate; its secret key is in F_secret\n"
 "  --timeout MS     wait this long for each reply (default 5000)\n"
-"  --attempts N     send at most N times in all (default 3); a request that\n"
-"                   gets no reply, or an `unavailable` error, is sent again\n"
-"                   with the same bytes\n"
+"  --attempts N     send at most N times in all (default 3), to any of the\n"
+"                   endpoints; a request that gets no reply, or an\n"
+"                   `unavailable` error, is sent again with the same bytes\n"
 "  --json           print each reply as one JSON line instead\n"
 "  --quiet          print nothing; only the exit status tells\n"
 "\n"
@@ -475,6 +482,19 @@ s_summary (submit_t *self)
 //  --------------------------------------------------------------------------
 //  Sending
 
+//  Say on stderr when the client moved to another daemon.
+
+static void
+s_moved (submit_t *self)
+{
+    int moves = dv_client_moves (self->client);
+    if (moves != self->moves && !self->options->quiet) {
+        s_progress_clear (self);
+        fprintf (stderr, "divert-submit: moved to %s\n", dv_client_endpoint (self->client));
+    }
+    self->moves = moves;
+}
+
 //  Send one request (takes ownership) and print what came back.
 
 static void
@@ -489,6 +509,7 @@ s_submit (submit_t *self, json_t *request)
     json_t *reply = dv_client_request (self->client, request);
     if (dv_client_attempts_used (self->client) > 1)
         self->retried++;
+    s_moved (self);
     if (!reply && dv_interrupted ())
         self->stopped = true;
     else

@@ -10,6 +10,18 @@
     by page while "more" is true), then it goes live; the subscription is
     made before that, so nothing committed meanwhile is lost.
 
+    Several daemons on one database: --endpoint and --intake may list one
+    endpoint per daemon, in the same order (pairs). The subscriber is on one
+    pair's decisions socket and moves to the next when it has had no
+    connection for --timeout (the daemon is gone); the replay client moves
+    when a request gets no reply. Either way the other follows, so both stay
+    on one pair (s_follow), and what was published while the watcher had no
+    connection is then replayed since the last seq it printed of each source
+    (s_catch_up). Each move is said on stderr. After --timeout without an
+    event the watcher asks (s_probe): that finds a daemon that no longer
+    answers though its connection is open, and the decisions of the other
+    daemons, which only they publish.
+
     Runs until SIGINT/SIGTERM (exit 0), or --count events were printed, or
     --timeout-ms passed with no event.
 */
@@ -22,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #ifndef DIVERT_VERSION
 #   define DIVERT_VERSION "unknown"
@@ -30,6 +43,7 @@
 #define EXIT_FAILED     3
 #define EXIT_USAGE      64
 #define REPLAY_LIMIT    1000
+#define SLICE_MS        250     //  how often the loop looks for a move
 
 typedef struct {
     const char *endpoint;       //  decisions endpoint
@@ -40,13 +54,16 @@ typedef struct {
     long long since;            //  replay after this seq first, if >= 0
     long long count;            //  stop after this many events, if > 0
     int timeout_ms;             //  stop after this long idle, if > 0
+    int timeout;                //  msecs per reply; also before moving on
+    int attempts;               //  sends per replay request
     bool json;
 } options_t;
 
 typedef struct {
     options_t *options;
-    char *intake;               //  intake endpoint in use
+    char *intake;               //  intake endpoint(s), one per decisions endpoint
     dv_subscriber_t *subscriber;
+    int moves;                  //  the subscriber's moves followed so far
     dv_client_t *client;        //  intake, for replay
     json_t *last;               //  source_id -> last seq printed
     bool name_source;           //  replay needs "source_id" (operator key)
@@ -57,23 +74,31 @@ typedef struct {
 static const char *s_usage =
 "usage: divert-watch --endpoint E --server-key F --cert F [--intake E2]\n"
 "                    [--since SEQ] [--source ID] [--json] [--count N]\n"
-"                    [--timeout-ms MS]\n"
+"                    [--timeout-ms MS] [--timeout MS] [--attempts N]\n"
 "\n"
 "Print decision events from divertd as they come. A gap in an event's seq\n"
 "is filled by asking the intake socket to replay the missing events; they\n"
 "are printed in order, marked \"replayed\", before the live one.\n"
 "\n"
-"  --endpoint E     decisions endpoint, e.g. tcp://divert.example.org:7462\n"
+"  --endpoint E     decisions endpoint, e.g. tcp://divert.example.org:7462, or\n"
+"                   several, comma-separated (one per daemon on the same\n"
+"                   database): without a connection to one for --timeout,\n"
+"                   it moves to the next and replays what it missed\n"
 "  --server-key F   the daemon's public certificate (zcert file)\n"
 "  --cert F         this key's certificate; its secret key is in F_secret\n"
-"  --intake E2      intake endpoint for replay requests; default: E with its\n"
-"                   port number minus 1 (tcp://host:7462 -> tcp://host:7461)\n"
+"  --intake E2      intake endpoint(s) for replay requests, as many as E and\n"
+"                   in the same order; default: each of E with its port\n"
+"                   number minus 1 (tcp://host:7462 -> tcp://host:7461)\n"
 "  --since SEQ      first replay every event after SEQ, then go live\n"
 "  --source ID      only events of this source (an operator key may watch\n"
 "                   any source; replay requests then name it)\n"
 "  --json           print each event as its raw JSON line\n"
 "  --count N        exit after printing N events\n"
 "  --timeout-ms MS  exit when no event came for MS milliseconds\n"
+"  --timeout MS     wait this long for each replay reply, and this long\n"
+"                   without a connection before moving on (default 5000)\n"
+"  --attempts N     send a replay request at most N times in all, to any of\n"
+"                   the intake endpoints (default 3)\n"
 "\n"
 "Exit status: 0 (also on SIGINT/SIGTERM), 3 error, 64 usage.\n";
 
@@ -117,11 +142,13 @@ s_options_parse (options_t *options, int argc, char *argv [])
         { "json",       no_argument,       NULL, 'j' },
         { "count",      required_argument, NULL, 'n' },
         { "timeout-ms", required_argument, NULL, 't' },
+        { "timeout",    required_argument, NULL, 'T' },
+        { "attempts",   required_argument, NULL, 'a' },
         { "help",       no_argument,       NULL, 'h' },
         { "version",    no_argument,       NULL, 'V' },
         { NULL, 0, NULL, 0 }
     };
-    *options = (options_t) { .since = -1 };
+    *options = (options_t) { .since = -1, .timeout = 5000, .attempts = 3 };
     long long number;
     int opt;
     while ((opt = getopt_long (argc, argv, "hV", longopts, NULL)) != -1) {
@@ -145,6 +172,16 @@ s_options_parse (options_t *options, int argc, char *argv [])
                     return s_usage_error ("--timeout-ms wants milliseconds (a positive number)");
                 options->timeout_ms = (int) number;
                 break;
+            case 'T':
+                if (!s_parse_number (optarg, 1, &number) || number > 1000000)
+                    return s_usage_error ("--timeout wants milliseconds (a positive number)");
+                options->timeout = (int) number;
+                break;
+            case 'a':
+                if (!s_parse_number (optarg, 1, &number) || number > 1000000)
+                    return s_usage_error ("--attempts wants a positive number");
+                options->attempts = (int) number;
+                break;
             case 'h': fputs (s_usage, stdout); return 0;
             case 'V': printf ("divert-watch %s\n", DIVERT_VERSION); return 0;
             default:  return s_usage_error (NULL);
@@ -161,25 +198,49 @@ s_options_parse (options_t *options, int argc, char *argv [])
     return -1;
 }
 
-//  The intake endpoint next to a decisions endpoint: the same with the
-//  port number minus 1. NULL when the endpoint has no port number.
+//  The intake endpoints next to a list of decisions endpoints: each the
+//  same with the port number minus 1. NULL when one has no port number.
 
 static char *
-s_intake_from (const char *endpoint)
+s_intake_from (const char *endpoints)
 {
-    const char *colon = strrchr (endpoint, ':');
-    if (!colon || colon [1] == '/')
-        return NULL;
-    char *end;
-    errno = 0;
-    long port = strtol (colon + 1, &end, 10);
-    if (errno || end == colon + 1 || *end || port < 2 || port > 65535)
-        return NULL;
-    size_t prefix = colon - endpoint;
-    char *intake = malloc (prefix + 8);
-    if (intake)
-        snprintf (intake, prefix + 8, "%.*s:%ld", (int) prefix, endpoint, port - 1);
+    size_t size = strlen (endpoints) + 1;
+    char *intake = calloc (1, size);
+    const char *entry = endpoints;
+    while (intake) {
+        const char *comma = strchr (entry, ',');
+        size_t length = comma ? (size_t) (comma - entry) : strlen (entry);
+        while (length && entry [length - 1] == ' ')
+            length--;
+        const char *colon = memrchr (entry, ':', length);
+        char *end;
+        errno = 0;
+        long port = colon ? strtol (colon + 1, &end, 10) : 0;
+        if (!colon || colon [1] == '/' || errno || end == colon + 1
+        ||  end != entry + length || port < 2 || port > 65535) {
+            free (intake);
+            return NULL;
+        }
+        //  the port has as many digits or one fewer, so it fits in `size`
+        size_t used = strlen (intake);
+        snprintf (intake + used, size - used, "%s%.*s:%ld", used ? "," : "",
+                  (int) (colon - entry), entry, port - 1);
+        if (!comma)
+            break;
+        entry = comma + 1;
+    }
     return intake;
+}
+
+//  How many entries a comma-separated list has.
+
+static int
+s_list_count (const char *list)
+{
+    int count = 1;
+    for (const char *c = list; *c; c++)
+        count += *c == ',';
+    return count;
 }
 
 
@@ -274,8 +335,11 @@ s_emit (watch_t *self, json_t *event, bool replayed)
 //  Ask for one page of events after `since`. `source` names the source
 //  when the key needs it; NULL lets the daemon use the key's own.
 
-static json_t *
-s_replay_page (watch_t *self, const char *source, long long since)
+//  The intake client, made on first use, on the same daemon as the
+//  subscriber. NULL after saying why.
+
+static dv_client_t *
+s_client (watch_t *self)
 {
     if (!self->client) {
         self->client = dv_client_new (self->intake, self->options->server_key,
@@ -284,7 +348,18 @@ s_replay_page (watch_t *self, const char *source, long long since)
             fprintf (stderr, "divert-watch: %s\n", dv_client_last_error ());
             return NULL;
         }
+        dv_client_set_timeout (self->client, self->options->timeout);
+        dv_client_set_attempts (self->client, self->options->attempts);
+        dv_client_move (self->client, dv_subscriber_endpoint_index (self->subscriber));
     }
+    return self->client;
+}
+
+static json_t *
+s_replay_page (watch_t *self, const char *source, long long since)
+{
+    if (!s_client (self))
+        return NULL;
     json_t *request = json_pack ("{s:i, s:s, s:I, s:i}", "v", 1, "type", "replay",
                                  "since_seq", (json_int_t) since, "limit", REPLAY_LIMIT);
     if (source)
@@ -380,6 +455,82 @@ s_live (watch_t *self, json_t *event)
 
 
 //  --------------------------------------------------------------------------
+//  Several daemons
+
+//  Print what was published while the watcher had no connection: every
+//  event after the last one printed of each source it knows (with --since
+//  and none printed yet, after SEQ).
+
+static void
+s_catch_up (watch_t *self)
+{
+    if (json_object_size (self->last) == 0) {
+        if (self->options->since >= 0)
+            s_replay (self, self->options->source, self->options->since, LLONG_MAX);
+        return;
+    }
+    //  s_replay changes self->last: go over a copy of the sources
+    json_t *last = json_deep_copy (self->last);
+    const char *source;
+    json_t *seq;
+    json_object_foreach (last, source, seq) {
+        if (self->finished || dv_interrupted ())
+            break;
+        s_replay (self, source, json_integer_value (seq), LLONG_MAX);
+    }
+    json_decref (last);
+}
+
+//  Silence, with several daemons, is a question: ask the intake side for
+//  what came after the last seq printed (a daemon publishes only its own
+//  decisions, so those of another one arrive this way), or, knowing none,
+//  ping it. A daemon that no longer answers is left for the next
+//  (s_follow then moves the subscriber too).
+
+static void
+s_probe (watch_t *self)
+{
+    if (json_object_size (self->last) > 0 || self->options->since >= 0) {
+        s_catch_up (self);
+        return;
+    }
+    if (!s_client (self))
+        return;
+    json_t *ping = json_pack ("{s:i, s:s}", "v", 1, "type", "ping");
+    json_t *reply = dv_client_request (self->client, ping);
+    if (!reply && !dv_interrupted ())
+        fprintf (stderr, "divert-watch: ping: %s\n", dv_client_last_error ());
+    json_decref (reply);
+    json_decref (ping);
+}
+
+//  Keep the subscriber and the replay client on one daemon: when one of
+//  them moved, the other follows, and what was missed meanwhile is
+//  replayed. (A replay can move the client again: a few rounds at most.)
+
+static void
+s_follow (watch_t *self)
+{
+    for (int round = 0; round < 3 && !self->finished && !dv_interrupted (); round++) {
+        int index = dv_subscriber_endpoint_index (self->subscriber);
+        if (dv_subscriber_moves (self->subscriber) != self->moves) {
+            if (self->client)
+                dv_client_move (self->client, index);
+        }
+        else
+        if (self->client && dv_client_endpoint_index (self->client) != index)
+            dv_subscriber_move (self->subscriber, dv_client_endpoint_index (self->client));
+        else
+            return;
+        self->moves = dv_subscriber_moves (self->subscriber);
+        fprintf (stderr, "divert-watch: moved to %s; replaying what was missed\n",
+                 dv_subscriber_endpoint (self->subscriber));
+        s_catch_up (self);
+    }
+}
+
+
+//  --------------------------------------------------------------------------
 //  Main
 
 static void
@@ -391,18 +542,49 @@ s_watch_destroy (watch_t *self)
     free (self->intake);
 }
 
+//  Milliseconds on the monotonic clock.
+
+static long long
+s_now_ms (void)
+{
+    struct timespec now;
+    clock_gettime (CLOCK_MONOTONIC, &now);
+    return (long long) now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
 //  Receive and print live events until done; returns the exit status.
+//  The wait is cut in slices, so a move is followed soon.
 
 static int
 s_run (watch_t *self)
 {
-    int wait = self->options->timeout_ms > 0 ? self->options->timeout_ms : -1;
+    long long heard = s_now_ms ();     //  the last event, for --timeout-ms
+    long long quiet = heard;            //  the last event or probe
+    bool several = dv_subscriber_endpoint_count (self->subscriber) > 1;
     while (!self->finished && !dv_interrupted ()) {
+        int wait = SLICE_MS;
+        if (self->options->timeout_ms > 0) {
+            long long left = heard + self->options->timeout_ms - s_now_ms ();
+            if (left <= 0)
+                break;          //  --timeout-ms passed
+            if (left < wait)
+                wait = (int) left;
+        }
         json_t *event = dv_subscriber_recv (self->subscriber, wait, NULL);
-        if (!event)
-            break;              //  interrupted, or --timeout-ms passed
-        s_live (self, event);
-        json_decref (event);
+        long long printed = self->printed;
+        if (event) {
+            heard = quiet = s_now_ms ();
+            s_live (self, event);
+            json_decref (event);
+        }
+        else
+        if (several && s_now_ms () - quiet >= self->options->timeout) {
+            s_probe (self);
+            quiet = s_now_ms ();
+        }
+        s_follow (self);
+        if (self->printed != printed)
+            heard = s_now_ms ();
     }
     return 0;
 }
@@ -422,6 +604,11 @@ main (int argc, char *argv [])
         return s_usage_error ("cannot derive the intake endpoint from --endpoint "
                               "(no port number); give --intake");
     }
+    if (s_list_count (self.intake) != s_list_count (options.endpoint)) {
+        s_watch_destroy (&self);
+        return s_usage_error ("--intake must name as many endpoints as --endpoint, "
+                              "in the same order");
+    }
     //  Subscribe first, so events committed during the replay are queued
     self.subscriber = dv_subscriber_new (options.endpoint, options.server_key,
                                          options.cert, "decision.");
@@ -430,6 +617,7 @@ main (int argc, char *argv [])
         s_watch_destroy (&self);
         return EXIT_FAILED;
     }
+    dv_subscriber_set_failover (self.subscriber, options.timeout);
     status = 0;
     if (options.since >= 0 && !s_replay (&self, options.source, options.since, LLONG_MAX))
         status = EXIT_FAILED;

@@ -213,6 +213,17 @@ check_eq "an unreachable endpoint exits 3" "$RC" 3
 check_match "it says no reply after 2 attempts" "$OUT" "^${R_LOST:0:8}  error no reply from $NOWHERE after 2 attempts$"
 check "it gives up within a few seconds" test $((SECONDS - start)) -le 5
 check_eq "nothing was recorded" "$(events)" "$N0"
+OUT=$("$SUBMIT" --endpoint "$INTAKE,,$NOWHERE" --server-key "$T/server.cert" --cert "$T/spd.cert" \
+      "$T/lost.json" 2>"$T/stderr"); RC=$?
+check_eq "an endpoint list with an empty entry exits 3" "$RC" 3
+check_eq "and says which entry" "$(cat "$T/stderr")" \
+    "divert-submit: endpoint list \"$INTAKE,,$NOWHERE\": entry 2 is empty"
+OUT=$("$SUBMIT" --endpoint "$NOWHERE, $INTAKE" --server-key "$T/server.cert" --cert "$T/spd.cert" \
+      --timeout 300 --attempts 2 --json "$T/lost.json" 2>"$T/stderr"); RC=$?
+check "with two endpoints, the one that answers decides it" test "$RC" -le 2
+check_eq "its reply is a decision, not a replay" "$(jq -r '[.type, .replayed] | join(" ")' <<<"$OUT")" "decision false"
+check_eq "it said where it moved" "$(cat "$T/stderr")" "divert-submit: moved to $INTAKE"
+check_eq "one decision was recorded" "$(events)" "$((N0 + 1))"
 
 # --------------------------------------------------------------------------
 echo "# divert-watch: live"
@@ -280,6 +291,11 @@ check_eq "cp's two events" "$(jq -r '[.source_id, .seq, .decision] | join(":")' 
     "cp:1:waitlist cp:2:decline"
 OUT=$("$WATCH" --server-key "$T/server.cert" --cert "$T/spd.cert" 2>"$T/stderr"); RC=$?
 check_eq "divert-watch without --endpoint exits 64" "$RC" 64
+OUT=$("$WATCH" --endpoint "$DECISIONS,$NOWHERE" --intake "$INTAKE" --server-key "$T/server.cert" \
+      --cert "$T/spd.cert" 2>"$T/stderr"); RC=$?
+check_eq "divert-watch with fewer --intake than --endpoint exits 64" "$RC" 64
+check_eq "and says so" "$(head -n 1 "$T/stderr")" \
+    "divert-watch: --intake must name as many endpoints as --endpoint, in the same order"
 
 # --------------------------------------------------------------------------
 echo "# stop"

@@ -162,6 +162,9 @@ usage "an unknown reason" \
 usage "an empty argument" "transfer wants SOURCE_ID REFERRAL_ID CASE_MANAGER" transfer spd "" cm-a
 usage "caseload without a program" "caseload wants PROGRAM" caseload
 usage "watch --count 0" "--count wants a positive number" watch --program LEAD --count 0
+usage "watch --decisions naming more than --endpoint" \
+    "--decisions must name as many endpoints as --endpoint, in the same order" \
+    watch --program LEAD --decisions tcp://127.0.0.1:7462,tcp://127.0.0.1:7464
 OUT=$("$CMS" --server-key "$T/server.cert" --cert "$T/lead-cms.cert" caseload LEAD 2>"$T/stderr"); RC=$?
 check_eq "no --endpoint: exit 64" "$RC" 64
 check_eq "... and it says so" "$(head -n 1 "$T/stderr")" "divert-cms: --endpoint is required"

@@ -7,6 +7,10 @@
     treats each request (answer, drop the first, say `unavailable` once, ...)
     and it keeps the frames it received, so the tests can prove that Lazy
     Pirate sends the same bytes again.
+
+    Failover: two fakes stand for two daemons (one silent, or saying
+    `unavailable`, or gone), and a client or subscriber given both
+    endpoints must move to the other one, sending the same bytes there.
 */
 #include "dv_client.h"
 #include "testlib.h"
@@ -19,7 +23,7 @@
                  "\"replayed\":false}"
 #define UNAVAILABLE "{\"v\":1,\"type\":\"error\",\"code\":\"unavailable\",\"message\":\"database down\"," \
                     "\"retry\":true}"
-#define EVENT "{\"v\":1,\"type\":\"event\",\"source_id\":\"spd\",\"seq\":7,\"decision\":\"accept\"}"
+#define EVENT "{\"v\":1,\"type\":\"event\",\"source_id\":\"spd\",\"seq\":%d,\"decision\":\"accept\"}"
 #define MAX_FRAMES 16
 
 typedef enum {
@@ -34,6 +38,7 @@ typedef enum {
 
 typedef struct {
     fake_mode_t mode;
+    int seq;                    //  FAKE_PUBLISH: the seq of its event (7)
     zcert_t *cert;              //  server keypair (read only in the actor)
     int port;                   //  where the actor bound
     int received;               //  requests seen
@@ -98,12 +103,12 @@ s_fake_serve (fake_t *self, zsock_t *router)
 }
 
 static void
-s_fake_publish (zsock_t *pub)
+s_fake_publish (fake_t *self, zsock_t *pub)
 {
     zstr_sendm (pub, "decision.police.spd");
     zstr_send (pub, "not JSON at all");         //  must be skipped
     zstr_sendm (pub, "decision.police.spd");
-    zstr_send (pub, EVENT);
+    zstr_sendf (pub, EVENT, self->seq);
 }
 
 static void
@@ -132,20 +137,29 @@ s_fake_actor (zsock_t *pipe, void *args)
             break;
         else
         if (self->mode == FAKE_PUBLISH)
-            s_fake_publish (sock);
+            s_fake_publish (self, sock);
     }
     zpoller_destroy (&poller);
     zsock_destroy (&sock);
 }
 
+//  A fake publishing events with this seq, or serving requests
+
 static fake_t *
-s_fake_new (fake_mode_t mode)
+s_fake_new_seq (fake_mode_t mode, int seq)
 {
     fake_t *self = (fake_t *) zmalloc (sizeof (fake_t));
     self->mode = mode;
+    self->seq = seq;
     self->cert = s_server_cert;
     self->actor = zactor_new (s_fake_actor, self);
     return self;
+}
+
+static fake_t *
+s_fake_new (fake_mode_t mode)
+{
+    return s_fake_new_seq (mode, 7);
 }
 
 static char *
@@ -657,6 +671,321 @@ TEST (subscriber_needs_a_secret_key)
 
 
 //  --------------------------------------------------------------------------
+//  Several daemons: failover
+
+//  "tcp://127.0.0.1:A,tcp://127.0.0.1:B" (caller frees)
+
+static char *
+s_pair_endpoints (fake_t *first, fake_t *second)
+{
+    return zsys_sprintf ("tcp://127.0.0.1:%d,tcp://127.0.0.1:%d", first->port, second->port);
+}
+
+static dv_client_t *
+s_client_for_pair (fake_t *first, fake_t *second, int timeout, int attempts)
+{
+    char *endpoints = s_pair_endpoints (first, second);
+    dv_client_t *client = dv_client_new (endpoints, s_server_path, s_client_path);
+    zstr_free (&endpoints);
+    if (client) {
+        dv_client_set_timeout (client, timeout);
+        dv_client_set_attempts (client, attempts);
+    }
+    return client;
+}
+
+TEST (endpoint_lists_are_checked)
+{
+    dv_client_t *client = dv_client_new (" tcp://127.0.0.1:7461 ,tcp://127.0.0.1:7463", s_server_path,
+                                         s_client_path);
+    CHECKF (client != NULL, "%s", dv_client_last_error ());
+    CHECK_INT (dv_client_endpoint_count (client), 2);
+    CHECK_INT (dv_client_endpoint_index (client), 0);
+    CHECK_STR (dv_client_endpoint (client), "tcp://127.0.0.1:7461");
+    dv_client_move (client, 1);
+    CHECK_STR (dv_client_endpoint (client), "tcp://127.0.0.1:7463");
+    dv_client_move (client, 2);                     //  out of range: ignored
+    dv_client_move (client, -1);
+    CHECK_INT (dv_client_endpoint_index (client), 1);
+    CHECK_INT (dv_client_moves (client), 1);
+    dv_client_destroy (&client);
+
+    client = dv_client_new ("tcp://127.0.0.1:7461", s_server_path, s_client_path);
+    CHECK_INT (dv_client_endpoint_count (client), 1);
+    CHECK_STR (dv_client_endpoint (client), "tcp://127.0.0.1:7461");
+    dv_client_destroy (&client);
+
+    static const struct {
+        const char *list, *error;
+    } bad [] = {
+        { "tcp://127.0.0.1:7461,,tcp://127.0.0.1:7463",
+          "endpoint list \"tcp://127.0.0.1:7461,,tcp://127.0.0.1:7463\": entry 2 is empty" },
+        { "tcp://127.0.0.1:7461,", "endpoint list \"tcp://127.0.0.1:7461,\": entry 2 is empty" },
+        { " , tcp://127.0.0.1:7461", "endpoint list \" , tcp://127.0.0.1:7461\": entry 1 is empty" },
+        { "tcp://127.0.0.1:7461,no-such-transport://x", "no-such-transport://x: cannot connect" },
+        { "", "no endpoint given" }
+    };
+    for (size_t i = 0; i < sizeof (bad) / sizeof (bad [0]); i++) {
+        client = dv_client_new (bad [i].list, s_server_path, s_client_path);
+        CHECKF (client == NULL, "\"%s\" was taken", bad [i].list);
+        dv_client_destroy (&client);
+        CHECKF (strstr (dv_client_last_error (), bad [i].error), "\"%s\": error = \"%s\"",
+                bad [i].list, dv_client_last_error ());
+        dv_subscriber_t *sub = dv_subscriber_new (bad [i].list, s_server_path, s_client_path, "");
+        CHECKF (sub == NULL, "subscriber: \"%s\" was taken", bad [i].list);
+        dv_subscriber_destroy (&sub);
+        CHECKF (strstr (dv_client_last_error (), bad [i].error), "subscriber: \"%s\": error = \"%s\"",
+                bad [i].list, dv_client_last_error ());
+    }
+    //  At most DV_CLIENT_ENDPOINTS_MAX
+    char list [1024] = "";
+    for (int i = 0; i <= DV_CLIENT_ENDPOINTS_MAX; i++)
+        snprintf (list + strlen (list), sizeof (list) - strlen (list), "%stcp://127.0.0.1:%d",
+                  i ? "," : "", 7461 + i * 2);
+    client = dv_client_new (list, s_server_path, s_client_path);
+    CHECK (client == NULL);
+    CHECKF (strstr (dv_client_last_error (), "more than 16 endpoints"),
+            "error = \"%s\"", dv_client_last_error ());
+    dv_client_destroy (&client);
+}
+
+TEST (no_reply_moves_to_the_next_daemon_with_the_same_bytes)
+{
+    fake_t *silent = s_fake_new (FAKE_SILENT);
+    fake_t *answer = s_fake_new (FAKE_ANSWER);
+    dv_client_t *client = s_client_for_pair (silent, answer, 400, 3);
+    CHECKF (client != NULL, "%s", dv_client_last_error ());
+    json_t *request = s_referral ();
+    json_t *reply = dv_client_request (client, request);
+    CHECKF (reply != NULL, "%s", dv_client_last_error ());
+    CHECK_STR (s_get_str (reply, "type"), "decision");
+    CHECK_INT (dv_client_attempts_used (client), 2);
+    char *expected = json_dumps (request, JSON_COMPACT);
+    CHECK_INT (silent->received, 1);
+    CHECK_INT (answer->received, 1);
+    if (silent->received == 1 && answer->received == 1) {
+        CHECK_STR (silent->frames [0], expected);
+        CHECK_STR (answer->frames [0], expected);
+        //  the second daemon was asked once the first one's timeout passed
+        CHECKF (answer->times [0] - silent->times [0] >= 350, "moved after %lld ms",
+                (long long) (answer->times [0] - silent->times [0]));
+    }
+    char *second = s_fake_endpoint (answer);
+    CHECK_STR (dv_client_endpoint (client), second);
+    CHECK_INT (dv_client_endpoint_index (client), 1);
+    CHECK_INT (dv_client_moves (client), 1);
+    json_decref (reply);
+
+    //  It stays with the one that answered
+    reply = dv_client_request (client, request);
+    CHECK_STR (s_get_str (reply, "type"), "decision");
+    CHECK_INT (dv_client_attempts_used (client), 1);
+    CHECK_INT (silent->received, 1);
+    CHECK_INT (answer->received, 2);
+    CHECK_INT (dv_client_moves (client), 1);
+    json_decref (reply);
+    free (expected);
+    zstr_free (&second);
+    json_decref (request);
+    dv_client_destroy (&client);
+    s_fake_destroy (&silent);
+    s_fake_destroy (&answer);
+}
+
+TEST (failover_goes_round_to_the_first)
+{
+    fake_t *answer = s_fake_new (FAKE_ANSWER);
+    fake_t *silent = s_fake_new (FAKE_SILENT);
+    dv_client_t *client = s_client_for_pair (answer, silent, 300, 3);
+    dv_client_move (client, 1);                     //  as if it had moved before
+    CHECK_INT (dv_client_moves (client), 1);
+    json_t *request = s_referral ();
+    json_t *reply = dv_client_request (client, request);
+    CHECKF (reply != NULL, "%s", dv_client_last_error ());
+    CHECK_INT (dv_client_attempts_used (client), 2);
+    CHECK_INT (dv_client_endpoint_index (client), 0);
+    CHECK_INT (dv_client_moves (client), 2);
+    CHECK_INT (silent->received, 1);
+    CHECK_INT (answer->received, 1);
+    if (silent->received == 1 && answer->received == 1)
+        CHECK_STR (silent->frames [0], answer->frames [0]);
+    json_decref (reply);
+    json_decref (request);
+    dv_client_destroy (&client);
+    s_fake_destroy (&answer);
+    s_fake_destroy (&silent);
+}
+
+TEST (unavailable_moves_on_at_once)
+{
+    fake_t *stopping = s_fake_new (FAKE_UNAVAILABLE_ALWAYS);
+    fake_t *answer = s_fake_new (FAKE_ANSWER);
+    dv_client_t *client = s_client_for_pair (stopping, answer, 2000, 3);
+    json_t *request = s_referral ();
+    int64_t start = zclock_mono ();
+    json_t *reply = dv_client_request (client, request);
+    int64_t elapsed = zclock_mono () - start;
+    CHECKF (reply != NULL, "%s", dv_client_last_error ());
+    CHECK_STR (s_get_str (reply, "type"), "decision");
+    CHECK_INT (dv_client_attempts_used (client), 2);
+    CHECK_INT (dv_client_endpoint_index (client), 1);
+    //  no backoff before a daemon this request has not tried
+    CHECKF (elapsed < 190, "took %lld ms", (long long) elapsed);
+    CHECK_INT (stopping->received, 1);
+    CHECK_INT (answer->received, 1);
+    if (stopping->received == 1 && answer->received == 1)
+        CHECK_STR (stopping->frames [0], answer->frames [0]);
+    json_decref (reply);
+    json_decref (request);
+    dv_client_destroy (&client);
+    s_fake_destroy (&stopping);
+    s_fake_destroy (&answer);
+}
+
+TEST (unavailable_everywhere_backs_off_between_rounds)
+{
+    fake_t *first = s_fake_new (FAKE_UNAVAILABLE_ALWAYS);
+    fake_t *second = s_fake_new (FAKE_UNAVAILABLE_ALWAYS);
+    dv_client_t *client = s_client_for_pair (first, second, 2000, 4);
+    json_t *request = s_referral ();
+    int64_t start = zclock_mono ();
+    json_t *reply = dv_client_request (client, request);
+    int64_t elapsed = zclock_mono () - start;
+    CHECKF (reply != NULL, "%s", dv_client_last_error ());
+    CHECK_STR (s_get_str (reply, "code"), "unavailable");
+    CHECK_INT (dv_client_attempts_used (client), 4);
+    CHECK_INT (first->received, 2);
+    CHECK_INT (second->received, 2);
+    //  first, second at once; first after 200 ms, second after 400 ms
+    CHECKF (elapsed >= 590 && elapsed < 1500, "took %lld ms", (long long) elapsed);
+    if (first->received == 2 && second->received == 2) {
+        CHECKF (first->times [1] - second->times [0] >= 190, "backoff %lld ms",
+                (long long) (first->times [1] - second->times [0]));
+        CHECK_STR (first->frames [1], second->frames [1]);
+    }
+    json_decref (reply);
+    json_decref (request);
+    dv_client_destroy (&client);
+    s_fake_destroy (&first);
+    s_fake_destroy (&second);
+}
+
+TEST (silence_everywhere_names_every_endpoint)
+{
+    fake_t *first = s_fake_new (FAKE_SILENT);
+    fake_t *second = s_fake_new (FAKE_SILENT);
+    dv_client_t *client = s_client_for_pair (first, second, 200, 3);
+    json_t *request = s_referral ();
+    CHECK (dv_client_request (client, request) == NULL);
+    char *one = s_fake_endpoint (first), *two = s_fake_endpoint (second);
+    char expected [256];
+    snprintf (expected, sizeof (expected), "no reply from %s, %s after 3 attempts", one, two);
+    CHECK_STR (dv_client_last_error (), expected);
+    CHECK_INT (first->received, 2);
+    CHECK_INT (second->received, 1);
+    if (first->received == 2 && second->received == 1) {
+        CHECK_STR (first->frames [0], second->frames [0]);
+        CHECK_STR (first->frames [1], second->frames [0]);
+    }
+    //  the next request begins where this one would have gone next
+    CHECK_INT (dv_client_endpoint_index (client), 1);
+    zstr_free (&one);
+    zstr_free (&two);
+    json_decref (request);
+    dv_client_destroy (&client);
+    s_fake_destroy (&first);
+    s_fake_destroy (&second);
+}
+
+//  The seq of the next event within msecs, skipping `skip` (-1 on timeout)
+
+static int
+s_next_seq (dv_subscriber_t *sub, int msecs, int skip)
+{
+    int64_t deadline = zclock_mono () + msecs;
+    while (zclock_mono () < deadline) {
+        json_t *event = dv_subscriber_recv (sub, (int) (deadline - zclock_mono ()), NULL);
+        int seq = event ? (int) json_integer_value (json_object_get (event, "seq")) : -1;
+        json_decref (event);
+        if (seq != skip)
+            return seq;
+    }
+    return -1;
+}
+
+TEST (subscriber_moves_when_its_daemon_is_gone)
+{
+    fake_t *first = s_fake_new (FAKE_PUBLISH);
+    fake_t *second = s_fake_new_seq (FAKE_PUBLISH, 8);
+    char *endpoints = s_pair_endpoints (first, second);
+    dv_subscriber_t *sub = dv_subscriber_new (endpoints, s_server_path, s_client_path, "decision.");
+    CHECKF (sub != NULL, "%s", dv_client_last_error ());
+    dv_subscriber_set_failover (sub, 400);
+    CHECK_INT (dv_subscriber_endpoint_count (sub), 2);
+    CHECK_INT (s_next_seq (sub, 3000, -1), 7);
+    CHECK_INT (dv_subscriber_moves (sub), 0);
+
+    //  The first daemon goes away: after 400 ms without it, the second
+    int64_t gone = zclock_mono ();
+    s_fake_destroy (&first);
+    CHECK_INT (s_next_seq (sub, 5000, 7), 8);
+    int64_t moved = zclock_mono () - gone;
+    CHECKF (moved >= 390 && moved < 3000, "moved after %lld ms", (long long) moved);
+    CHECK_INT (dv_subscriber_moves (sub), 1);
+    CHECK_INT (dv_subscriber_endpoint_index (sub), 1);
+    char *second_endpoint = s_fake_endpoint (second);
+    CHECK_STR (dv_subscriber_endpoint (sub), second_endpoint);
+    zstr_free (&second_endpoint);
+
+    //  While it is there, the subscriber stays
+    CHECK_INT (s_next_seq (sub, 1500, 8), -1);
+    CHECK_INT (dv_subscriber_moves (sub), 1);
+    dv_subscriber_destroy (&sub);
+    zstr_free (&endpoints);
+    s_fake_destroy (&second);
+}
+
+TEST (subscriber_moves_when_told)
+{
+    fake_t *first = s_fake_new (FAKE_PUBLISH);
+    fake_t *second = s_fake_new_seq (FAKE_PUBLISH, 8);
+    char *endpoints = s_pair_endpoints (first, second);
+    dv_subscriber_t *sub = dv_subscriber_new_keys (endpoints, zcert_public_txt (s_server_cert),
+                                                   zcert_public_txt (s_client_cert),
+                                                   zcert_secret_txt (s_client_cert), "decision.");
+    CHECKF (sub != NULL, "%s", dv_client_last_error ());
+    CHECK_INT (s_next_seq (sub, 3000, -1), 7);
+    dv_subscriber_move (sub, 1);
+    CHECK_INT (dv_subscriber_moves (sub), 1);
+    CHECK (dv_subscriber_sock (sub) != NULL);
+    CHECK_INT (s_next_seq (sub, 3000, -1), 8);      //  nothing from the first is left
+    dv_subscriber_move (sub, 1);                    //  where it is: no move
+    dv_subscriber_move (sub, 5);                    //  out of range: ignored
+    CHECK_INT (dv_subscriber_moves (sub), 1);
+    CHECK_INT (dv_subscriber_endpoint_index (sub), 1);
+    dv_subscriber_destroy (&sub);
+    zstr_free (&endpoints);
+    s_fake_destroy (&first);
+    s_fake_destroy (&second);
+}
+
+TEST (subscriber_with_one_endpoint_stays)
+{
+    fake_t *fake = s_fake_new (FAKE_PUBLISH);
+    char *endpoint = s_fake_endpoint (fake);
+    dv_subscriber_t *sub = dv_subscriber_new (endpoint, s_server_path, s_client_path, "decision.");
+    dv_subscriber_set_failover (sub, 100);
+    CHECK_INT (s_next_seq (sub, 3000, -1), 7);
+    s_fake_destroy (&fake);
+    CHECK_INT (s_next_seq (sub, 600, 7), -1);
+    CHECK_INT (dv_subscriber_moves (sub), 0);
+    CHECK_STR (dv_subscriber_endpoint (sub), endpoint);
+    dv_subscriber_destroy (&sub);
+    zstr_free (&endpoint);
+}
+
+
+//  --------------------------------------------------------------------------
 //  Set-up: keys in a scratch directory
 
 static void
@@ -727,6 +1056,15 @@ main (void)
     RUN (subscriber_receives_events);
     RUN (subscriber_gets_only_its_topic);
     RUN (subscriber_needs_a_secret_key);
+    RUN (endpoint_lists_are_checked);
+    RUN (no_reply_moves_to_the_next_daemon_with_the_same_bytes);
+    RUN (failover_goes_round_to_the_first);
+    RUN (unavailable_moves_on_at_once);
+    RUN (unavailable_everywhere_backs_off_between_rounds);
+    RUN (silence_everywhere_names_every_endpoint);
+    RUN (subscriber_moves_when_its_daemon_is_gone);
+    RUN (subscriber_moves_when_told);
+    RUN (subscriber_with_one_endpoint_stays);
     s_teardown ();
     return TESTLIB_END ();
 }
