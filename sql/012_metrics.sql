@@ -64,34 +64,31 @@ BEGIN
 END $$;
 
 -- 007's feed, with "own" on each entry: made by this connection's divert.actor.
+-- Set-based: the new events of every program in (program, seq) order, the
+-- first `lim` of them (a loop appending to a jsonb array was quadratic in
+-- the batch: 34 ms for 125 events, make bench BENCH_PROFILE=1).
 CREATE OR REPLACE FUNCTION enrollment_feed_after(positions jsonb, lim int) RETURNS jsonb LANGUAGE plpgsql STABLE
     SECURITY DEFINER SET search_path = divert, pg_catalog AS $$
 DECLARE
-    out jsonb := '[]';
-    f enrollment_feed;
-    ev enrollment_event;
-    at_seq bigint;
-    taken int := 0;
-    more boolean := false;
     me text := NULLIF(current_setting('divert.actor', true), '');
+    result jsonb;
 BEGIN
-    FOR f IN SELECT * FROM enrollment_feed ORDER BY program LOOP
-        at_seq := COALESCE((positions ->> f.program)::bigint, f.last_seq);
-        FOR ev IN SELECT * FROM enrollment_event e
-                   WHERE e.program = f.program AND e.seq > at_seq ORDER BY e.seq LOOP
-            IF taken >= lim THEN
-                more := true;
-                EXIT;
-            END IF;
-            out := out || jsonb_build_array(jsonb_build_object(
-                'topic', 'enrollment.' || ev.program, 'event', enrollment_event_wire(ev),
-                'own', me IS NOT NULL AND ev.actor = me));
-            at_seq := ev.seq;
-            taken := taken + 1;
-        END LOOP;
-        positions := positions || jsonb_build_object(f.program, at_seq);
-    END LOOP;
-    RETURN jsonb_build_object('positions', positions, 'events', out, 'more', more);
+    WITH f AS (
+        SELECT f.program, COALESCE((positions ->> f.program)::bigint, f.last_seq) AS at_seq FROM enrollment_feed f),
+    ev AS (
+        SELECT e, row_number() OVER (ORDER BY e.program, e.seq) AS n
+          FROM f CROSS JOIN LATERAL (SELECT * FROM enrollment_event x WHERE x.program = f.program AND x.seq > f.at_seq
+                                      ORDER BY x.seq LIMIT lim + 1) e),
+    taken AS (SELECT (ev.e).* FROM ev WHERE ev.n <= lim)
+    SELECT jsonb_build_object(
+        'positions', positions || COALESCE((SELECT jsonb_object_agg(f.program,
+                          COALESCE((SELECT max(t.seq) FROM taken t WHERE t.program = f.program), f.at_seq)) FROM f), '{}'),
+        'events', COALESCE((SELECT jsonb_agg(jsonb_build_object(
+                          'topic', 'enrollment.' || t.program, 'event', enrollment_event_wire(t::enrollment_event),
+                          'own', me IS NOT NULL AND t.actor = me) ORDER BY t.program, t.seq) FROM taken t), '[]'),
+        'more', EXISTS (SELECT 1 FROM ev WHERE ev.n > lim))
+      INTO result;
+    RETURN result;
 END $$;
 
 -- ---------------------------------------------------------------------------
