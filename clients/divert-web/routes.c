@@ -106,7 +106,12 @@ s_is_json (web_request_t *req)
 static void
 s_session (web_request_t *req)
 {
-    const char *token = MHD_lookup_connection_value (req->connection, MHD_COOKIE_KIND, "divert_session");
+    web_session_load (req, MHD_lookup_connection_value (req->connection, MHD_COOKIE_KIND, "divert_session"));
+}
+
+void
+web_session_load (web_request_t *req, const char *token)
+{
     if (!token || strlen (token) != WEB_TOKEN_SIZE - 1)
         return;
     web_auth_token_hash (token, req->token_hash);

@@ -148,11 +148,12 @@ class Site:
             print("# %s did not start; its log:\n# " % what + "\n# ".join(f.read().splitlines()[-30:]))
         return False
 
-    def start_divertd(self):
+    def start_divertd(self, extra=""):
+        """extra: more lines of the divertd section (e.g. "    waitlist_recheck = 1s\n")."""
         conf = os.path.join(TMP, "divertd.conf")
         with open(conf, "w") as f:
-            f.write("divertd\n    intake = %s\n    decisions = %s\n    server_cert = %s\n    log = stderr\n"
-                    % (self.intake, self.decisions, os.path.join(self.keys, "server.cert")))
+            f.write("divertd\n    intake = %s\n    decisions = %s\n    server_cert = %s\n    log = stderr\n%s"
+                    % (self.intake, self.decisions, os.path.join(self.keys, "server.cert"), extra))
             if DAEMON_USER:
                 f.write("database\n    conninfo = \"user=%s\"\n" % DAEMON_USER)
         log = os.path.join(TMP, "divertd.log")
