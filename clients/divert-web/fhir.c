@@ -27,6 +27,7 @@
 #include <czmq.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #define S_CONTENT_TYPE "application/fhir+json; fhirVersion=4.0"
 #define S_COUNT_DEFAULT 50
@@ -153,6 +154,21 @@ typedef struct {
     char problem [200];             //  the first problem, "" when none
 } s_search_t;
 
+//  Whether YYYY-MM-DDThh:mm:ss (digits checked) is a real date and time
+//  (a leap second :60 is one, as in FHIR's instant).
+static bool
+s_calendar (const char *text)
+{
+    int year = atoi (text), month = atoi (text + 5), day = atoi (text + 8);
+    int hour = atoi (text + 11), minute = atoi (text + 14), second = atoi (text + 17);
+    if (year < 1 || month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60)
+        return false;
+    struct tm tm = { .tm_year = year - 1900, .tm_mon = month - 1, .tm_mday = day };
+    time_t at = timegm (&tm);
+    struct tm back;
+    return gmtime_r (&at, &back) && back.tm_mday == day && back.tm_mon == month - 1;
+}
+
 //  A full instant: YYYY-MM-DDThh:mm:ss[.fraction](Z|+hh:mm|-hh:mm). A '+'
 //  that reached us as a space (an unencoded plus in a URL) is put back.
 static bool
@@ -173,13 +189,16 @@ s_instant (const char *text, char *out, size_t size)
             return false;
         i += 1 + digits;
     }
+    if (!s_calendar (out))
+        return false;
     if (out [i] == 'Z')
         return out [i + 1] == 0;
     if (out [i] == ' ')
         out [i] = '+';
     return (out [i] == '+' || out [i] == '-') && strlen (out + i) == 6
         && isdigit ((unsigned char) out [i + 1]) && isdigit ((unsigned char) out [i + 2]) && out [i + 3] == ':'
-        && isdigit ((unsigned char) out [i + 4]) && isdigit ((unsigned char) out [i + 5]);
+        && isdigit ((unsigned char) out [i + 4]) && isdigit ((unsigned char) out [i + 5])
+        && atoi (out + i + 1) <= 14 && atoi (out + i + 4) <= 59;
 }
 
 static void

@@ -486,6 +486,11 @@ def run():
                      ("_lastUpdated=" + m1, "no prefix"), ("_lastUpdated=gt2026-01-01", "a date without a time"),
                      ("_lastUpdated=gt2026-01-01T00:00:00", "an instant without a time zone"),
                      ("_lastUpdated=gtyesterday", "not an instant"),
+                     ("_lastUpdated=gt2026-13-01T00:00:00Z", "month 13"),
+                     ("_lastUpdated=gt2026-02-30T00:00:00Z", "the 30th of February"),
+                     ("_lastUpdated=gt2026-02-01T24:00:00Z", "hour 24"),
+                     ("_lastUpdated=gt0000-01-01T00:00:00Z", "year 0"),
+                     ("_lastUpdated=gt2026-02-01T00:00:00+15:00", "an offset beyond 14 hours"),
                      ("_lastUpdated=gt%s&_lastUpdated=ge%s" % (m1, m1), "two lower bounds"),
                      ("status=completed", "an unsupported parameter"), ("_count=many", "_count not a number"),
                      ("_count=-1", "a negative _count"), ("_cursor=xyz", "a cursor this server did not make")):
