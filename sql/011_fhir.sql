@@ -79,7 +79,7 @@ $$;
 -- One referral's facts (Task/{id}, ServiceRequest/{id}), or NULL: no such
 -- referral, or not the user's to see (no one learns that it exists).
 CREATE FUNCTION web_fhir_referral(token_hash text, ref bigint) RETURNS jsonb
-    LANGUAGE plpgsql SET search_path = divert, pg_catalog AS $$
+    LANGUAGE plpgsql SET search_path = divert, pg_catalog SET jit = off AS $$
 DECLARE
     u web_user;
 BEGIN
@@ -96,10 +96,12 @@ END $$;
 -- (NULL: from the start), at most lim + 1 of them (one more than a page,
 -- so the caller knows there is a next page). Returns {"total": how many
 -- match the bounds, "entries": [facts ...]}, or NULL without a session.
+-- (No JIT: the planner's estimates for the candidates can pass its cost
+-- thresholds, and compiling then costs far more than the query.)
 CREATE FUNCTION web_fhir_referrals(token_hash text, since timestamptz, since_inclusive boolean,
                                    until timestamptz, until_inclusive boolean,
                                    after_ms bigint, after_id bigint, lim int) RETURNS jsonb
-    LANGUAGE plpgsql SET search_path = divert, pg_catalog AS $$
+    LANGUAGE plpgsql SET search_path = divert, pg_catalog SET jit = off AS $$
 DECLARE
     u web_user;
     out jsonb;
@@ -108,9 +110,24 @@ BEGIN
     IF u.name IS NULL OR lim IS NULL OR lim < 0 THEN
         RETURN NULL;
     END IF;
-    WITH m AS (
+    -- Candidates first, so a poll for recent changes computes the facts of
+    -- few referrals: anything changed at or after `since` was received,
+    -- decided or had an enrollment change (its own, or its waitlist entry's
+    -- referral's) at or after it (last_modified is their greatest,
+    -- truncated, so this is a superset).
+    WITH cand AS (
+        SELECT r.id FROM referral r WHERE since IS NULL OR r.received_at >= since
+        UNION
+        SELECT x.referral_id FROM decision_event x WHERE since IS NOT NULL AND x.at >= since
+        UNION
+        SELECT x.referral_id FROM enrollment_event x WHERE since IS NOT NULL AND x.recorded_at >= since
+        UNION
+        SELECT l.id FROM enrollment_event x JOIN waitlist_entry w ON w.referral_id = x.referral_id
+          JOIN referral l ON l.waitlist_entry_id = w.id AND l.id <> x.referral_id
+         WHERE since IS NOT NULL AND x.recorded_at >= since),
+    m AS (
         SELECT f FROM fhir_referral f
-         WHERE s_fhir_may(u, f)
+         WHERE f.id IN (SELECT cand.id FROM cand) AND s_fhir_may(u, f)
            AND (since IS NULL OR f.last_modified > since OR (since_inclusive AND f.last_modified = since))
            AND (until IS NULL OR f.last_modified < until OR (until_inclusive AND f.last_modified = until)))
     SELECT jsonb_build_object('total', (SELECT count(*) FROM m),
