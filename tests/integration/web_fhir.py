@@ -549,6 +549,46 @@ def run():
     all_admin, total, _ = search_all(c["admin"], "_count=500", "admin")
     t.eq("an admin sees every referral", total, everything)
 
+    t.section("a referral linked to a waiting one follows the entry's enrollment")
+    linked = person("11", "Ilsabeth", "Pemberwick", "1980-10-20")
+    linked["person"]["source_person_id"] = "SPD-11"
+    t.eq("L (police, social contact) for I's person is linked to I's waitlist entry",
+         submit(c["police"], "L", "social_contact", **linked), "waitlist")
+    t.eq("... as linked_to_pending", sql("SELECT e.reason FROM divert.decision_event e JOIN divert.referral r"
+         " ON r.id = e.referral_id WHERE r.referral_id = '%s'" % ref["L"]), "linked_to_pending")
+    m3 = marker()
+    t.eq("B: discharged, moved (divertctl)", ctl("discharge", ref["B"], "--reason", "moved")[0], 0)
+    t.eq("I's entry is promoted: I and L accepted", wait_for(
+        "SELECT string_agg(state, ',' ORDER BY id) FROM divert.referral WHERE referral_id IN ('%s', '%s')"
+        % (ref["I"], ref["L"]), "accepted,accepted"), "accepted,accepted")
+    m4 = marker()
+    t.eq("I: intake completed (divertctl)", ctl("enrollment", "set", ref["I"], "active")[0], 0)
+    later, _, _ = search_all(c["manager"], "_lastUpdated=gt" + urllib.parse.quote(m4), "after the promotion")
+    found = {x["focus"]["identifier"]["value"][9:]: x for x in later}
+    t.eq("gt after the promotion: I's intake changed I and L (L through the entry's enrollment)",
+         sorted(k for k in ref if ref[k] in found), ["I", "L"])
+    task_l = found.get(ref["L"], {})
+    t.eq("L: in-progress, active, like the enrollment it shares",
+         (task_l.get("status"), task_l.get("businessStatus", {}).get("text")), ("in-progress", "active"))
+    check_task("L", task_l)
+    window, _, _ = search_all(c["manager"], "_lastUpdated=gt%s&_lastUpdated=le%s" % (
+        urllib.parse.quote(m3), urllib.parse.quote(m4)), "the promotion")
+    t.eq("last modified between L's referral and I's intake: B (its discharge; I and L changed again since)",
+         sorted(k for k in ref if ref[k] in [x["focus"]["identifier"]["value"][9:]
+                                                                           for x in window]), ["B"])
+    status, _, task_b = fhir(c["manager"], "Task/" + by_ref.get(ref["B"], {}).get("id", "0"))
+    t.eq("B: completed, discharged, moved away", (task_b.get("status"), task_b.get("businessStatus", {}).get("text"),
+         task_b.get("statusReason", {}).get("text")), ("completed", "discharged", "moved away"))
+    owner_i = owner_of(ref["I"])
+    theirs, _, _ = search_all(c["rivera" if owner_i == "cm-rivera" else "okafor"], "_count=500", "I's case manager")
+    t.check("I's case manager sees L too (the person assigned to them)",
+            "urn:uuid:" + ref["L"] in [x["focus"]["identifier"]["value"] for x in theirs])
+    police, _, _ = search_all(c["police"], "_count=500", "spd")
+    t.check("the police see L, not I", ["urn:uuid:" + ref["L"] in [x["focus"]["identifier"]["value"] for x in police],
+                                        "urn:uuid:" + ref["I"] in [x["focus"]["identifier"]["value"] for x in police]]
+            == [True, False])
+    everything = int(sql("SELECT count(*) FROM divert.referral"))
+
     t.section("without a session")
     for path in ("Task", "Task?_lastUpdated=gt" + m1, "Task/1", "ServiceRequest/1", "HealthcareService",
                  "HealthcareService/LEAD", "Organization/harbor"):
