@@ -93,6 +93,14 @@ $(BUILD)/tests/%: tests/unit/%.c $(CORE_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests/support -Idaemon -Iclients/divert-web $(ALL_LDFLAGS) -o $@ $< $(CORE_OBJ) $(LIB) $(LIBS)
 
+# divert-web's FHIR state mapping is pure too: its unit test links it (and
+# the words it uses) directly.
+WEB_PURE_OBJ := $(BUILD)/obj/clients/divert-web/fhir_status.o $(BUILD)/obj/clients/divert-web/words.o
+
+$(BUILD)/tests/test_fhir: tests/unit/test_fhir.c $(WEB_PURE_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests/support -Iclients/divert-web $(ALL_LDFLAGS) -o $@ $< $(WEB_PURE_OBJ) $(LIB) $(LIBS)
+
 $(BUILD)/tests/%: tests/integration/%.c $(SUPPORT_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests/support $(ALL_LDFLAGS) -o $@ $< $(SUPPORT_OBJ) $(LIB) $(LIBS)

@@ -217,7 +217,7 @@ s_send (web_request_t *req)
         web_reply_error (req, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal error");
     s_security_headers (req);
     enum MHD_Result rc = MHD_queue_response (req->connection, (unsigned) req->status, req->response);
-    if (strncmp (req->path, "/api/", 5) == 0)
+    if (strncmp (req->path, "/api/", 5) == 0 || strncmp (req->path, "/fhir/", 6) == 0)
         dv_log_fields (req->status >= 500 ? LOG_WARNING : LOG_INFO, NULL, "%s %s %d%s%s %lldms",
                        req->method, req->path, req->status, req->user ? " user=" : "",
                        req->user ? req->user : "", (long long) (zclock_mono () - req->started));
@@ -258,6 +258,9 @@ s_access (void *cls, struct MHD_Connection *connection, const char *url, const c
     else
     if (streq (url, "/metrics"))
         web_metrics (req);
+    else
+    if (strncmp (url, "/fhir/", 6) == 0 || streq (url, "/fhir"))
+        web_fhir_dispatch (req);
     else
         s_static (req);
     return s_send (req);

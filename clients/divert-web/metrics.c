@@ -193,7 +193,7 @@ s_admitted (web_request_t *req)
         return false;
     }
     //  login: a session, else HTTP Basic
-    web_session_load (req);
+    web_session_from_cookie (req);
     if (req->session) {
         if (s_may_read (req->role))
             return true;

@@ -103,9 +103,14 @@ s_is_json (web_request_t *req)
 }
 
 void
-web_session_load (web_request_t *req)
+web_session_from_cookie (web_request_t *req)
 {
-    const char *token = MHD_lookup_connection_value (req->connection, MHD_COOKIE_KIND, "divert_session");
+    web_session_load (req, MHD_lookup_connection_value (req->connection, MHD_COOKIE_KIND, "divert_session"));
+}
+
+void
+web_session_load (web_request_t *req, const char *token)
+{
     if (!token || strlen (token) != WEB_TOKEN_SIZE - 1)
         return;
     web_auth_token_hash (token, req->token_hash);
@@ -160,7 +165,7 @@ web_routes_dispatch (web_request_t *req)
         return;
     }
     if (route->access != S_OPEN) {
-        web_session_load (req);
+        web_session_from_cookie (req);
         if (!req->session) {
             if (!web_pool_up (req->web->pool) && *req->token_hash)
                 web_reply_error (req, MHD_HTTP_SERVICE_UNAVAILABLE, "the database is unavailable; try again shortly");

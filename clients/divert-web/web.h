@@ -26,6 +26,11 @@
       metrics.c     /metrics for Prometheus: who may read it, what it reads
       exposition.c  the Prometheus text format (web_expo_t)
       files.c       the static files, loaded at start
+      fhir.c        /fhir/: FHIR R4 read and search, bundles, OperationOutcome
+      fhir_status.c divert's states as FHIR codes (Task.status, capacity status)
+      fhir_referral.c  a referral as Task and ServiceRequest; a source as Organization
+      fhir_service.c   a program as HealthcareService with its capacity status
+      fhir_metadata.c  the CapabilityStatement
 */
 #ifndef DIVERT_WEB_H
 #define DIVERT_WEB_H
@@ -38,6 +43,7 @@
 #include <microhttpd.h>
 #include "dv_db.h"
 #include "dv_log.h"
+#include "dv_policy.h"
 
 #define WEB_EX_CONFIG 78        //  sysexits.h EX_CONFIG: a configuration error
 
@@ -281,10 +287,14 @@ const char *
 //  Session members
 const char *
     web_session_str (web_request_t *req, const char *path);
-//  The session the cookie names into req->session, user and role (routes.c);
-//  left NULL without a live one.
+//  Look up the session of this token (a cookie's or a bearer token's
+//  value): sets req->token_hash, and req->session, user and role when it is
+//  live (routes.c).
 void
-    web_session_load (web_request_t *req);
+    web_session_load (web_request_t *req, const char *token);
+//  The same with the session cookie's token.
+void
+    web_session_from_cookie (web_request_t *req);
 
 //  Dispatch an /api/ request (routes.c); always sets a response.
 void
@@ -343,6 +353,9 @@ const char *
     web_words_reason (const char *reason);
 const char *
     web_words_band (const char *band);
+//  An enrollment's exit reason ("moved away", "term ended" ...)
+const char *
+    web_words_exit (const char *reason);
 //  An enrollment change in words ("Intake completed: now active.")
 char *
     web_words_enrollment (const char *status, const char *reason);
@@ -398,5 +411,69 @@ void
 bool
     web_files_get (web_files_t *self, const char *path, const char **data, size_t *size,
                    const char **content_type);
+
+
+
+//  --------------------------------------------------------------------------
+//  FHIR R4, read-only (fhir*.c): HL7 SDOH Clinical Care's Task and
+//  ServiceRequest for each referral, HealthcareService with its capacity
+//  status for each program, Organization for each source. No personal data.
+
+#define WEB_FHIR_SDOHCC "http://hl7.org/fhir/us/sdoh-clinicalcare"
+#define WEB_FHIR_TASK_PROFILE WEB_FHIR_SDOHCC "/StructureDefinition/SDOHCC-TaskForReferralManagement"
+#define WEB_FHIR_REQUEST_PROFILE WEB_FHIR_SDOHCC "/StructureDefinition/SDOHCC-ServiceRequest"
+#define WEB_FHIR_SERVICE_PROFILE WEB_FHIR_SDOHCC "/StructureDefinition/SDOHCC-HealthcareServiceForReferralManagement"
+#define WEB_FHIR_CAPACITY_EXTENSION WEB_FHIR_SDOHCC "/StructureDefinition/SDOHCC-ExtensionHealthcareServiceCapacityStatus"
+#define WEB_FHIR_TEMPORARY_CODES WEB_FHIR_SDOHCC "/CodeSystem/SDOHCC-CodeSystemTemporaryCodes"
+#define WEB_FHIR_ORGANIZATION_PROFILE "http://hl7.org/fhir/us/core/StructureDefinition/us-core-organization"
+#define WEB_FHIR_US_CORE_CATEGORY "http://hl7.org/fhir/us/core/CodeSystem/us-core-category"
+
+//  Dispatch a /fhir/ request (fhir.c); always sets a response.
+void
+    web_fhir_dispatch (web_request_t *req);
+
+//  Where a referral is, in FHIR's terms (fhir_status.c): the one mapping of
+//  divert's states to Task.status. Texts are static; NULL when absent.
+typedef struct {
+    const char *status;             //  Task.status
+    const char *business;           //  Task.businessStatus.text
+    const char *reason;             //  Task.statusReason.text
+    const char *request_status;     //  ServiceRequest.status
+} web_fhir_status_t;
+
+//  state: referral.state; reason: its latest decision's reason;
+//  enrollment / exit_reason: its enrollment's status and exit reason (NULL
+//  when it has none).
+web_fhir_status_t
+    web_fhir_status (const char *state, const char *reason, const char *enrollment,
+                     const char *exit_reason);
+
+//  A program's capacity status (the guide's SDOHCC-ValueSetCapacityStatus):
+//  what divertd would do now with a new tier-2 referral (community, social
+//  contact): accept it "capacity", waitlist it "waitlist" (No Capacity - Has
+//  Waitlist), decline it (the waitlist is full) "no-capacity".
+const char *
+    web_fhir_capacity (const dv_program_t *program, const dv_capacity_t *capacity);
+const char *
+    web_fhir_capacity_display (const char *code);
+
+//  Resources (fhir_referral.c, fhir_service.c, fhir_metadata.c), built from
+//  the facts the database functions return (sql/013_fhir.sql). Each returns
+//  a new object.
+json_t *
+    web_fhir_task (json_t *facts);
+json_t *
+    web_fhir_service_request (json_t *facts);
+json_t *
+    web_fhir_organization (json_t *source);
+//  Every program (rows of divert.web_programs) as HealthcareService, its
+//  capacity from the case managers and waitlist as divertd sees them.
+json_t *
+    web_fhir_services (json_t *programs, json_t *case_managers, json_t *waitlist);
+json_t *
+    web_fhir_capability (const char *base);
+//  A FHIR id from a source id ('_' is not allowed in ids: it becomes '.').
+void
+    web_fhir_source_ref (const char *source_id, char *id, size_t size);
 
 #endif

@@ -43,6 +43,22 @@ web_words_reason (const char *reason)
 }
 
 const char *
+web_words_exit (const char *reason)
+{
+    static const char *exits [][2] = {
+        { "graduated", "graduated" }, { "moved", "moved away" },
+        { "declined_services", "declined services" }, { "incarcerated", "incarcerated" },
+        { "deceased", "deceased" }, { "other", "other reason" },
+        { "intake_lapsed", "intake not completed in time" }, { "term_ended", "term ended" },
+        { "withdrawn", "withdrawn by the referrer" },
+    };
+    for (size_t i = 0; reason && i < sizeof exits / sizeof exits [0]; i++)
+        if (streq (reason, exits [i][0]))
+            return exits [i][1];
+    return "no reason recorded";
+}
+
+const char *
 web_words_band (const char *band)
 {
     for (size_t i = 0; band && i < sizeof s_bands / sizeof s_bands [0]; i++)
@@ -110,17 +126,9 @@ web_words_enrollment (const char *status, const char *reason)
     if (streq (status, "in_the_wind"))
         return zsys_sprintf ("In the wind: not in contact; outreach is looking.");
     if (streq (status, "exited")) {
-        static const char *exits [][2] = {
-            { "graduated", "graduated" }, { "moved", "moved away" },
-            { "declined_services", "declined services" }, { "incarcerated", "incarcerated" },
-            { "deceased", "deceased" }, { "other", "other reason" },
-            { "intake_lapsed", "intake not completed in time" }, { "term_ended", "term ended" },
-            { "withdrawn", "withdrawn by the referrer" },
-        };
-        for (size_t i = 0; reason && i < sizeof exits / sizeof exits [0]; i++)
-            if (streq (reason, exits [i][0]))
-                return zsys_sprintf ("Discharged: %s.", exits [i][1]);
-        return zsys_sprintf ("Discharged.");
+        const char *words = web_words_exit (reason);
+        return streq (words, "no reason recorded") ? zsys_sprintf ("Discharged.")
+                                                   : zsys_sprintf ("Discharged: %s.", words);
     }
     return zsys_sprintf ("Status: %s.", status);
 }

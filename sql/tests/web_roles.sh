@@ -79,6 +79,25 @@ check_eq "a partner's list is only its own source's" "$(as "$WEB" "SELECT web_pa
 check_eq "a case manager can't list a partner's referrals" "$(as "$WEB" "SELECT web_partner_referrals('$TOKEN_CM', 10) IS NULL")" t
 check_eq "a case manager can't list users" "$(as "$WEB" "SELECT web_admin_users('$TOKEN_CM') IS NULL")" t
 check_eq "nor add one" "$(as "$WEB" "SELECT web_admin_user_add('$TOKEN_CM', 'x', 'admin', NULL, '$HASH') IS NULL")" t
+echo "# FHIR (013_fhir.sql): facts without personal data, scoped by the session, nothing disclosed"
+RID=$(as postgres "SELECT id FROM referral")
+BEFORE=$(n)
+denied "cannot read the FHIR facts view directly" "$WEB" "SELECT * FROM fhir_referral" "permission denied"
+check_eq "the assigned case manager gets the referral's facts" \
+    "$(as "$WEB" "SELECT web_fhir_referral('$TOKEN_CM', $RID) ->> 'referral_id'")" r-1
+check_eq "... without personal data" \
+    "$(as "$WEB" "SELECT web_fhir_referral('$TOKEN_CM', $RID)::text ~* 'secret|1970-01-01|X1'")" f
+check_eq "another case manager gets nothing" "$(as "$WEB" "SELECT web_fhir_referral('$TOKEN_OTHER', $RID) IS NULL")" t
+check_eq "another source's partner gets nothing" "$(as "$WEB" "SELECT web_fhir_referral('$TOKEN_PARTNER', $RID) IS NULL")" t
+check_eq "no session gets nothing" "$(as "$WEB" "SELECT web_fhir_referral('$(printf '%064d' 9)', $RID) IS NULL")" t
+check_eq "searches are scoped the same way (case manager, other, partner)" \
+    "$(as "$WEB" "SELECT concat_ws(',', web_fhir_referrals('$TOKEN_CM', NULL, false, NULL, false, NULL, NULL, 10) ->> 'total',
+                  web_fhir_referrals('$TOKEN_OTHER', NULL, false, NULL, false, NULL, NULL, 10) ->> 'total',
+                  web_fhir_referrals('$TOKEN_PARTNER', NULL, false, NULL, false, NULL, NULL, 10) ->> 'total')")" 1,0,0
+check_eq "a partner's Organization is its own source only" \
+    "$(as "$WEB" "SELECT (web_fhir_source('$TOKEN_PARTNER', 'pd') ->> 'name') || '/' || (web_fhir_source('$TOKEN_PARTNER', 'cp') IS NULL)")" PD/true
+check_eq "none of it was recorded as a disclosure" "$(n)" "$BEFORE"
+
 as postgres "UPDATE web_session SET last_seen_at = now() - interval '2 hours' WHERE token_hash = '$TOKEN_CM'" >/dev/null
 check_eq "an idle session opens nothing" "$(as "$WEB" "SELECT web_referral_details('$TOKEN_CM', 'cp', 'r-1') IS NULL")" t
 as postgres "UPDATE web_session SET last_seen_at = now() WHERE token_hash = '$TOKEN_CM'; UPDATE web_user SET disabled_at = now() WHERE name = 'cm'" >/dev/null

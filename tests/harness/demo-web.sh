@@ -123,6 +123,8 @@ CONF
         esac
         printf '   %-10s %-20s %s\n' "$1" "$(password "$1")" "$desk"
     done
+    printf '   FHIR R4 (read-only, no personal data): http://127.0.0.1:%s/fhir/metadata; Task, ServiceRequest and\n' "$WEB_PORT"
+    printf '   HealthcareService with a login'"'"'s session token as a bearer token (README, "FHIR")\n'
 }
 
 case ${1:-start} in
