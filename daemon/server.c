@@ -37,6 +37,7 @@ struct _dv_server_t {
     int64_t started_at;         //  Unix seconds
     zhashx_t *queued;           //  sender id -> requests queued or with the store
     int drain_timer;            //  stopping: the last moment to answer stragglers
+    int reply_hwm;              //  the intake socket's send high-water mark, per client
     zhashx_t *revoked;          //  identities ("kind:id") of revoked keys, from the store
     bool revoked_known;         //  the store has sent them once
     dv_subscribers_t *subscribers;  //  decisions-socket connections by key
@@ -190,6 +191,9 @@ s_collides (zhashx_t *seen, dv_job_t *job)
 //  everyone else wait behind them, and a sender alone still fills the batch
 //  (up to batch_max: a bigger transaction costs less per decision).
 #define S_SENDER_ROUND 32
+//  Room kept in a client's reply pipe beyond one batch's replies (answers
+//  given at once: errors, pongs).
+#define S_REPLY_SLACK 64
 
 static size_t
 s_taken (zhashx_t *taken, dv_job_t *job)
@@ -202,6 +206,8 @@ static size_t
 s_take_round (dv_server_t *self, dv_batch_t *batch, zhashx_t *seen, zhashx_t *taken, size_t cap)
 {
     size_t count = 0;
+    size_t most = (size_t) (self->reply_hwm - S_REPLY_SLACK);
+    cap = cap < most ? cap : most;
     dv_job_t *job = (dv_job_t *) zlistx_first (self->queue);
     while (job && batch->count < (size_t) self->config.batch_max) {
         void *cursor = zlistx_cursor (self->queue);
@@ -700,7 +706,7 @@ s_signal_ready (zloop_t *loop, zmq_pollitem_t *item, void *arg)
 //  Construction
 
 static zsock_t *
-s_bind (int type, zcert_t *cert, const char *endpoint, int max_size, char *error, size_t size,
+s_bind (int type, zcert_t *cert, const char *endpoint, int max_size, int sndhwm, char *error, size_t size,
         int *status)
 {
     zsock_t *sock = zsock_new (type);
@@ -714,7 +720,7 @@ s_bind (int type, zcert_t *cert, const char *endpoint, int max_size, char *error
     //  Replies a client doesn't read wait in its pipe: bound how many (a reply
     //  is at most a page of replay events), beyond that ZeroMQ drops them.
     //  Subscribers that stop reading lose events the same way; replay is the truth.
-    zsock_set_sndhwm (sock, type == ZMQ_ROUTER ? 200 : 10000);
+    zsock_set_sndhwm (sock, sndhwm);
     //  Requests not yet read, per connection: at most 100 of max_size each.
     //  (Lossless: beyond it libzmq stops reading that client's TCP socket.)
     zsock_set_rcvhwm (sock, 100);
@@ -757,11 +763,15 @@ s_start_sockets (dv_server_t *self, char *error, size_t size, int *status)
         zcert_destroy (&cert);
         return -1;
     }
+    //  A batch's replies to one client go out at once, before the I/O thread
+    //  can drain them: the pipe holds a whole batch and some (a reload can't
+    //  raise it: s_take_round keeps within it).
+    self->reply_hwm = self->config.batch_max + S_REPLY_SLACK > 200 ? self->config.batch_max + S_REPLY_SLACK : 200;
     self->intake = s_bind (ZMQ_ROUTER, cert, self->config.intake, self->config.max_message_size,
-                           error, size, status);
+                           self->reply_hwm, error, size, status);
     if (self->intake)
         self->decisions = s_bind (ZMQ_XPUB, cert, self->config.decisions, self->config.max_message_size,
-                                  error, size, status);
+                                  10000, error, size, status);
     zcert_destroy (&cert);
     return self->intake && self->decisions ? 0 : -1;
 }
