@@ -63,6 +63,27 @@ BEGIN
         (SELECT u.role FROM web_user u WHERE u.name = web_basic_check.name AND u.disabled_at IS NULL));
 END $$;
 
+-- An enrollment event on the wire (007's enrollment_event_wire, whose one
+-- home this now is): plain SQL the planner inlines into a set-based query,
+-- with the referral's ids given, and 002's s_rfc3339 marked STABLE as its
+-- to_char is (an IMMUTABLE function calling a STABLE one is never inlined:
+-- each event paid two function calls with their search_path changes).
+ALTER FUNCTION s_rfc3339(timestamptz) STABLE;
+CREATE FUNCTION s_enrollment_event_json(ev enrollment_event, source_id text, referral_id text) RETURNS jsonb
+    LANGUAGE sql STABLE AS $$
+    SELECT jsonb_strip_nulls(jsonb_build_object(
+        'v', 1, 'type', 'enrollment_event', 'program', ev.program, 'seq', ev.seq,
+        'source_id', source_id, 'referral_id', referral_id, 'change', ev.change,
+        'status', ev.status, 'case_manager', ev.case_manager_id,
+        'from_case_manager', ev.from_case_manager_id, 'reason', ev.reason, 'at', divert.s_rfc3339(ev.at)))
+$$;
+REVOKE EXECUTE ON FUNCTION s_enrollment_event_json(enrollment_event, text, text) FROM PUBLIC;
+CREATE OR REPLACE FUNCTION enrollment_event_wire(ev enrollment_event) RETURNS jsonb LANGUAGE plpgsql STABLE
+    SET search_path = divert, pg_catalog AS $$
+BEGIN
+    RETURN (SELECT s_enrollment_event_json(ev, r.source_id, r.referral_id) FROM referral r WHERE r.id = ev.referral_id);
+END $$;
+
 -- 007's feed, with "own" on each entry: made by this connection's divert.actor.
 -- Set-based: the new events of every program in (program, seq) order, the
 -- first `lim` of them (a loop appending to a jsonb array was quadratic in
@@ -84,8 +105,11 @@ BEGIN
         'positions', positions || COALESCE((SELECT jsonb_object_agg(f.program,
                           COALESCE((SELECT max(t.seq) FROM taken t WHERE t.program = f.program), f.at_seq)) FROM f), '{}'),
         'events', COALESCE((SELECT jsonb_agg(jsonb_build_object(
-                          'topic', 'enrollment.' || t.program, 'event', enrollment_event_wire(t::enrollment_event),
-                          'own', me IS NOT NULL AND t.actor = me) ORDER BY t.program, t.seq) FROM taken t), '[]'),
+                          'topic', 'enrollment.' || t.program,
+                          'event', s_enrollment_event_json(t::enrollment_event, r.source_id, r.referral_id),
+                          'own', me IS NOT NULL AND t.actor = me) ORDER BY t.program, t.seq)
+                              FROM taken t CROSS JOIN LATERAL (SELECT x.source_id, x.referral_id FROM referral x
+                                                                WHERE x.id = t.referral_id LIMIT 1) r), '[]'),
         'more', EXISTS (SELECT 1 FROM ev WHERE ev.n > lim))
       INTO result;
     RETURN result;
