@@ -34,8 +34,9 @@
                              waitlist entry past its time-to-live (maintenance.c)
       dv_decide_withdraw     a source's withdrawal (referrals.c)
     What PostgreSQL enforces, whoever writes (it decides nothing else):
-      001 s_enrollment_caseload, s_case_manager_cap: no case manager above the
-          hard cap, ever
+      008 s_enrollment_caseload (statement-level, replacing 001's row
+          trigger), 001 s_case_manager_cap: no case manager above the hard
+          cap, ever
       005 waitlist_expires_at: a waitlist entry's expiry under the current TTL
       007 enrollment_change, enrollment_transfer: a case-management system's
           (or an operator's) changes to an enrollment; 008 s_enrollment_feed
