@@ -2,6 +2,7 @@
 #include "server.h"
 #include "job.h"
 #include "metrics.h"
+#include "outbox.h"
 #include "stats.h"
 #include "store.h"
 #include "subscribers.h"
@@ -20,6 +21,8 @@ struct _dv_server_t {
     char *config_path;
     zloop_t *loop;
     zsock_t *intake;            //  ROUTER, CURVE server
+    dv_outbox_t *outbox;        //  its replies, none lost to a slow reader
+    int outbox_timer;           //  sending what waits in the outbox (0: none)
     zsock_t *decisions;         //  XPUB (manual), CURVE server
     zactor_t *zap;
     zactor_t *store;
@@ -45,6 +48,8 @@ struct _dv_server_t {
 
 #define S_DRAIN_MSECS 300       //  SIGTERM: answer what is still in the socket, then go
 #define S_SENDER_MAX 1000       //  requests one sender may have waiting (fairness)
+#define S_OUTBOX_LIMIT (32 * 1024 * 1024)   //  bytes of unread replies one client may have
+#define S_OUTBOX_MSECS 10       //  how often waiting replies are tried again
 
 //  Requests waiting per sender, so one flooding client can't take the queue.
 static size_t
@@ -66,17 +71,27 @@ s_count_queued (dv_server_t *self, const char *sender, int delta)
 //  ---------------------------------------------------------------------------
 //  Replies
 
+static int
+s_outbox_timer (zloop_t *loop, int timer_id, void *arg)
+{
+    dv_server_t *self = (dv_server_t *) arg;
+    if (dv_outbox_flush (self->outbox) == 0) {
+        zloop_timer_end (loop, timer_id);
+        self->outbox_timer = 0;
+    }
+    return 0;
+}
+
 //  Send a reply on the envelope; takes the routing id (*routing_id_p = NULL).
+//  A client slow to read has it sent when it reads (outbox.h).
 static void
 s_send_reply (dv_server_t *self, zframe_t **routing_id_p, json_t *reply)
 {
     char *text = dv_reply_encode (reply);
-    zmsg_t *msg = zmsg_new ();
-    zmsg_append (msg, routing_id_p);
-    zmsg_addmem (msg, NULL, 0);
-    zmsg_addstr (msg, text ? text : "{}");
-    zmsg_send (&msg, self->intake);
+    dv_outbox_send (self->outbox, routing_id_p, text ? text : "{}");
     free (text);
+    if (dv_outbox_waiting (self->outbox) > 0 && !self->outbox_timer && self->loop)
+        self->outbox_timer = zloop_timer (self->loop, S_OUTBOX_MSECS, 0, s_outbox_timer, self);
 }
 
 static void
@@ -718,8 +733,9 @@ s_bind (int type, zcert_t *cert, const char *endpoint, int max_size, int sndhwm,
     zsock_set_maxmsgsize (sock, max_size + 33);
     zsock_set_linger (sock, 1000);
     //  Replies a client doesn't read wait in its pipe: bound how many (a reply
-    //  is at most a page of replay events), beyond that ZeroMQ drops them.
-    //  Subscribers that stop reading lose events the same way; replay is the truth.
+    //  is at most a page of replay events), beyond that they wait in the
+    //  outbox (outbox.h). Subscribers that stop reading lose events beyond
+    //  it; replay is the truth.
     zsock_set_sndhwm (sock, sndhwm);
     //  Requests not yet read, per connection: at most 100 of max_size each.
     //  (Lossless: beyond it libzmq stops reading that client's TCP socket.)
@@ -769,6 +785,8 @@ s_start_sockets (dv_server_t *self, char *error, size_t size, int *status)
     self->reply_hwm = self->config.batch_max + S_REPLY_SLACK > 200 ? self->config.batch_max + S_REPLY_SLACK : 200;
     self->intake = s_bind (ZMQ_ROUTER, cert, self->config.intake, self->config.max_message_size,
                            self->reply_hwm, error, size, status);
+    if (self->intake)
+        self->outbox = dv_outbox_new (self->intake, S_OUTBOX_LIMIT);
     if (self->intake)
         self->decisions = s_bind (ZMQ_XPUB, cert, self->config.decisions, self->config.max_message_size,
                                   10000, error, size, status);
@@ -834,6 +852,7 @@ dv_server_destroy (dv_server_t **self_p)
         dv_server_t *self = *self_p;
         zloop_destroy (&self->loop);
         zactor_destroy (&self->store);
+        dv_outbox_destroy (&self->outbox);
         zsock_destroy (&self->intake);
         zsock_destroy (&self->decisions);
         zactor_destroy (&self->zap);
@@ -875,6 +894,10 @@ dv_server_run (dv_server_t *self)
                       "divertd is shutting down; nothing was recorded, send the same request again later");
         dv_job_destroy (&job);
     }
+    //  Replies still waiting for slow readers: a second more, as long as the
+    //  socket's linger
+    for (int64_t end = zclock_mono () + 1000; dv_outbox_flush (self->outbox) > 0 && zclock_mono () < end; )
+        zclock_sleep (S_OUTBOX_MSECS);
     //  The final counts; the store writes them before it ends (dv_server_destroy)
     s_send_metrics (self);
     dv_log_notice ("stopped");
