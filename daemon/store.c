@@ -27,6 +27,7 @@ typedef struct {
     char metrics_interval [48];     //  "10000 milliseconds", for daemon_metrics
     bool fatal;                     //  an unknown schema: stay down, the server stops
     bool reported_up, reported_once;
+    bool reconnecting;              //  trying at once after losing a connection that was up
     int backoff_ms;
     int reconnect_timer;            //  zloop timer id; 0 when none is pending
     int database_fd;                //  the connection's socket polled, -1 when none
@@ -168,14 +169,24 @@ s_poll_database (s_store_t *self, bool poll)
     }
 }
 
-//  The connection is gone: say so, try again later.
+//  The connection is gone. One that was up (a terminated backend, a
+//  restarted pooler, a primary that moved) is tried again at once, so the
+//  server tells no client `unavailable` for a gap it can't see; when that
+//  fails, or it was down already: say so, try again after the backoff.
 static void
 s_disconnected (s_store_t *self, const char *why)
 {
-    if (!self->reported_once || self->reported_up)
+    bool was_up = !self->reported_once || self->reported_up;
+    if (was_up && !self->reconnecting)
         dv_log_warning ("database %s: %s (retrying)", why, dv_db_error (self->db));
     dv_db_disconnect (self->db);
     s_poll_database (self, false);
+    if (was_up && self->reported_once && !self->reconnecting && !self->fatal) {
+        self->reconnecting = true;
+        s_connect (self);               //  a failure comes back here, below
+        self->reconnecting = false;
+        return;
+    }
     s_report (self, false);
     if (!self->reconnect_timer && !self->fatal)
         self->reconnect_timer = zloop_timer (self->loop, (size_t) self->backoff_ms, 1, s_on_reconnect_timer, self);
