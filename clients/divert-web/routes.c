@@ -6,7 +6,8 @@
       3. the session cookie names a live session (401), unless the route is
          open (login, health);
       4. the session's role is the route's (403): a partner reaches only
-         /api/partner/, a case manager /api/cm/, and so on;
+         /api/partner/, a case manager /api/cm/, and so on (the reports,
+         /api/program/report*, are for program managers and admins);
       5. a POST other than login carries the session's CSRF token in
          X-CSRF-Token (403);
       6. the body is a JSON object (400).
@@ -27,7 +28,8 @@ typedef enum {
     S_PARTNER,
     S_CM,
     S_PROGRAM,
-    S_ADMIN
+    S_ADMIN,
+    S_REPORTS                   //  program managers and admins
 } s_access_t;
 
 typedef struct {
@@ -54,6 +56,8 @@ static const s_route_t s_routes [] = {
     { "GET", "/api/program/dashboard", S_PROGRAM, web_program_dashboard },
     { "GET", "/api/program/decisions", S_PROGRAM, web_program_decisions },
     { "GET", "/api/program/explain", S_PROGRAM, web_program_explain },
+    { "GET", "/api/program/report", S_REPORTS, web_program_report },
+    { "GET", "/api/program/report.csv", S_REPORTS, web_program_report_csv },
     { "GET", "/api/admin/users", S_ADMIN, web_admin_users },
     { "POST", "/api/admin/users", S_ADMIN, web_admin_add },
     { "POST", "/api/admin/passwd", S_ADMIN, web_admin_passwd },
@@ -61,7 +65,22 @@ static const s_route_t s_routes [] = {
     { "POST", "/api/admin/enable", S_ADMIN, web_admin_enable },
 };
 
-static const char *s_roles [] = { NULL, NULL, "partner", "case_manager", "program", "admin" };
+//  The roles each access admits, separated by spaces.
+static const char *s_roles [] = { NULL, NULL, "partner", "case_manager", "program", "admin", "program admin" };
+
+static bool
+s_role_in (const char *role, const char *roles)
+{
+    size_t len = role ? strlen (role) : 0;
+    while (len && *roles) {
+        size_t word = strcspn (roles, " ");
+        if (word == len && strncmp (roles, role, len) == 0)
+            return true;
+        roles += word;
+        roles += strspn (roles, " ");
+    }
+    return false;
+}
 
 //  Find the route; sets *known_path when the path exists with another method.
 static const s_route_t *
@@ -174,7 +193,7 @@ web_routes_dispatch (web_request_t *req)
             return;
         }
         const char *needed = s_roles [route->access];
-        if (needed && !(req->role && streq (req->role, needed))) {
+        if (needed && !s_role_in (req->role, needed)) {
             web_reply_error (req, MHD_HTTP_FORBIDDEN, "forbidden: this is not part of your desk");
             return;
         }

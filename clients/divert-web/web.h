@@ -21,6 +21,7 @@
       partner.c     the partner desk's API
       cm.c          the case-manager desk's API
       program.c     the program dashboard's API
+      report.c      the report pages' API: divert.report as JSON and CSV
       admin.c       users and roles
       words.c       decisions in words
       metrics.c     /metrics for Prometheus: who may read it, what it reads
@@ -302,7 +303,7 @@ void
 
 
 //  --------------------------------------------------------------------------
-//  Handlers (login.c, partner.c, cm.c, program.c, admin.c)
+//  Handlers (login.c, partner.c, cm.c, program.c, report.c, admin.c)
 
 void web_login (web_request_t *req);
 void web_logout (web_request_t *req);
@@ -323,6 +324,8 @@ void web_cm_enrollment (web_request_t *req);
 void web_program_dashboard (web_request_t *req);
 void web_program_decisions (web_request_t *req);
 void web_program_explain (web_request_t *req);
+void web_program_report (web_request_t *req);
+void web_program_report_csv (web_request_t *req);
 
 void web_admin_users (web_request_t *req);
 void web_admin_add (web_request_t *req);

@@ -10,13 +10,15 @@
     the waitlist and the enrollment, staff and policy history; divert-web
     draws the same JSON. This file only lays it out: tables for people
     (text; --summary: one short block per program for the whole period),
-    CSV (one file per figure in --out DIR, or one figure on stdout), JSON
-    (everything). The extract is one CSV table, one row per referral, with
+    CSV (one file per figure in --out DIR, or one figure on stdout; the
+    format is common/dv_report.c's, divert-web's downloads are the same),
+    JSON (everything). The extract is one CSV table, one row per referral, with
     pseudonyms instead of people: no name, date of birth, note, contact or
     id that a source chose ever reaches it, and the site secret behind the
     pseudonyms never leaves the database.
 */
 #include "divertctl.h"
+#include "dv_report.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -42,22 +44,6 @@ typedef struct {
 
 //  --------------------------------------------------------------------------
 //  Arguments
-
-//  YYYY-MM-DD, a real day.
-static bool
-s_valid_date (const char *text)
-{
-    static const int days [] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-    if (strlen (text) != 10 || text [4] != '-' || text [7] != '-'
-    ||  strspn (text, "0123456789") != 4 || strspn (text + 5, "0123456789") != 2
-    ||  strspn (text + 8, "0123456789") != 2)
-        return false;
-    int year = atoi (text), month = atoi (text + 5), day = atoi (text + 8);
-    bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-    if (year < 1900 || month < 1 || month > 12 || day < 1 || day > days [month - 1])
-        return false;
-    return month != 2 || day < 29 || leap;
-}
 
 static bool
 s_one_of (const char *value, const char *const *choices)
@@ -88,74 +74,28 @@ s_check (const s_args_t *a)
         return ctl_usage ("report: CSV is one file per figure: give --out DIR, or --figure NAME for one on stdout");
     if (a->figures && (!*a->figures || strspn (a->figures, "abcdefghijklmnopqrstuvwxyz_,") != strlen (a->figures)))
         return ctl_usage ("report: --figure takes figure names separated by commas (see divertctl(8))");
-    if (a->from && !s_valid_date (a->from))
+    if (a->from && !dv_report_day (a->from, NULL))
         return ctl_fail ("--from must be a day as YYYY-MM-DD (2026-03-01), not '%s'", a->from);
-    if (a->to && !s_valid_date (a->to))
+    if (a->to && !dv_report_day (a->to, NULL))
         return ctl_fail ("--to must be a day as YYYY-MM-DD (2026-03-31), not '%s'", a->to);
     return CTL_OK;
 }
 
 
 //  --------------------------------------------------------------------------
-//  Cells
+//  CSV
 
-//  One value as people read it (text) or as CSV holds it.
-static void
-s_cell (json_t *value, bool text, char *buffer, size_t size)
-{
-    if (json_is_string (value))
-        snprintf (buffer, size, "%s", json_string_value (value));
-    else
-    if (json_is_integer (value))
-        snprintf (buffer, size, "%lld", (long long) json_integer_value (value));
-    else
-    if (json_is_real (value))
-        snprintf (buffer, size, "%.10g", json_real_value (value));
-    else
-    if (json_is_boolean (value))
-        snprintf (buffer, size, "%s", json_is_true (value) ? (text ? "yes" : "true") : (text ? "no" : "false"));
-    else
-        snprintf (buffer, size, "%s", text ? "-" : "");
-}
-
-static void
-s_csv_field (FILE *file, const char *field)
-{
-    if (!strpbrk (field, ",\"\r\n")) {
-        fputs (field, file);
-        return;
-    }
-    fputc ('"', file);
-    for (const char *c = field; *c; c++) {
-        if (*c == '"')
-            fputc ('"', file);
-        fputc (*c, file);
-    }
-    fputc ('"', file);
-}
-
-//  A table (columns, rows of objects) as CSV with a header line.
-static void
+//  A table (columns, rows of objects) as CSV with a header line: the one
+//  format, common/dv_report.c, that divert-web's downloads share.
+static int
 s_write_csv (FILE *file, json_t *columns, json_t *rows)
 {
-    size_t index, column;
-    json_t *name, *row;
-    json_array_foreach (columns, column, name) {
-        if (column)
-            fputc (',', file);
-        s_csv_field (file, json_string_value (name));
-    }
-    fputc ('\n', file);
-    json_array_foreach (rows, index, row) {
-        json_array_foreach (columns, column, name) {
-            char cell [S_CELL_MAX];
-            s_cell (json_object_get (row, json_string_value (name)), false, cell, sizeof cell);
-            if (column)
-                fputc (',', file);
-            s_csv_field (file, cell);
-        }
-        fputc ('\n', file);
-    }
+    char *csv = dv_report_csv (columns, rows);
+    if (!csv)
+        return ctl_fail ("out of memory");
+    fputs (csv, file);
+    free (csv);
+    return CTL_OK;
 }
 
 
@@ -207,7 +147,7 @@ s_print_table (FILE *file, json_t *columns, json_t *rows)
         json_array_foreach (columns, column, name) {
             json_t *value = json_object_get (row, json_string_value (name));
             char cell [S_CELL_MAX];
-            s_cell (value, true, cell, sizeof cell);
+            dv_report_cell (value, true, cell, sizeof cell);
             if (strlen (cell) > width [column])
                 width [column] = strlen (cell);
             if (!json_is_number (value) && !json_is_null (value))
@@ -222,7 +162,7 @@ s_print_table (FILE *file, json_t *columns, json_t *rows)
         fputs ("  ", file);
         json_array_foreach (columns, column, name) {
             char cell [S_CELL_MAX];
-            s_cell (json_object_get (row, json_string_value (name)), true, cell, sizeof cell);
+            dv_report_cell (json_object_get (row, json_string_value (name)), true, cell, sizeof cell);
             fprintf (file, "%s%*s", column ? "  " : "", numeric [column] ? (int) width [column] : -(int) width [column],
                      cell);
         }
@@ -293,7 +233,7 @@ s_value (json_t *row, const char *key)
     static char buffers [16][S_CELL_MAX];
     static size_t next;
     char *buffer = buffers [next++ % 16];
-    s_cell (json_object_get (row, key), true, buffer, S_CELL_MAX);
+    dv_report_cell (json_object_get (row, key), true, buffer, S_CELL_MAX);
     return buffer;
 }
 
@@ -437,7 +377,8 @@ s_output_csv (json_t *report, const char *dir)
     json_array_foreach (json_object_get (report, "figures"), index, figure) {
         json_t *columns = json_object_get (figure, "columns"), *rows = json_object_get (figure, "rows");
         if (!dir) {
-            s_write_csv (stdout, columns, rows);
+            if (s_write_csv (stdout, columns, rows))
+                return CTL_FAIL;
             continue;
         }
         char name [128], path [4096];
@@ -445,8 +386,8 @@ s_output_csv (json_t *report, const char *dir)
         FILE *file = s_open (dir, name, false, path, sizeof path);
         if (!file)
             return CTL_FAIL;
-        s_write_csv (file, columns, rows);
-        if (s_close (file, path))
+        int rc = s_write_csv (file, columns, rows);
+        if (s_close (file, path) || rc)
             return CTL_FAIL;
         printf ("wrote %s (%zu rows)\n", path, json_array_size (rows));
     }
@@ -460,16 +401,14 @@ s_output (const s_args_t *a, json_t *report)
         return CTL_FAIL;
     if (a->evaluator) {
         json_t *columns = json_object_get (report, "columns"), *rows = json_object_get (report, "rows");
-        if (!a->out) {
-            s_write_csv (stdout, columns, rows);
-            return CTL_OK;
-        }
+        if (!a->out)
+            return s_write_csv (stdout, columns, rows);
         char path [4096];
         FILE *file = s_open (a->out, "evaluator.csv", true, path, sizeof path);
         if (!file)
             return CTL_FAIL;
-        s_write_csv (file, columns, rows);
-        if (s_close (file, path))
+        int rc = s_write_csv (file, columns, rows);
+        if (s_close (file, path) || rc)
             return CTL_FAIL;
         printf ("wrote %s (%zu referrals)\n", path, json_array_size (rows));
         return CTL_OK;
