@@ -5,6 +5,13 @@
     are read again after a SIGHUP (web_divert_flush: an entry still in use
     is freed by the last thread that used it), so a new or renewed key
     needs no restart.
+
+    Several daemons: each client is given every intake endpoint (the
+    config's list) and one send more than there are daemons. A request that
+    gets no answer (a daemon gone) or `unavailable` (one stopping) is sent
+    again, the same bytes, to the next daemon, and the client stays there;
+    a referral the lost daemon had recorded is answered from the database
+    as a replay, so a partner's referral is decided once, whatever failed.
 */
 #include "web.h"
 #include "dv_client.h"
@@ -80,6 +87,14 @@ s_cert_path (web_divert_t *self, const char *key, char *path, size_t size)
     web_config_key_path (self->config, file, path, size);
 }
 
+//  Sends per request: every daemon once, and one more (at least two, as
+//  with one daemon: a lost reply is sent again).
+static int
+s_attempts (const web_config_t *config)
+{
+    return config->daemons + 1 > 2 ? config->daemons + 1 : 2;
+}
+
 static bool
 s_valid_key_name (const char *key)
 {
@@ -106,7 +121,7 @@ s_entry (web_divert_t *self, const char *key, char *error, size_t size)
         dv_client_t *client = dv_client_new (self->config->intake, server, cert);
         if (client) {
             dv_client_set_timeout (client, (int) self->config->divert_timeout_ms);
-            dv_client_set_attempts (client, 2);
+            dv_client_set_attempts (client, s_attempts (self->config));
             entry = calloc (1, sizeof *entry);
             snprintf (entry->name, sizeof entry->name, "%s", key);
             entry->client = client;

@@ -13,7 +13,7 @@
       config.c      the ZPL configuration (web_config_t)
       pool.c        a small pool of PostgreSQL connections (web_pool_t)
       divert.c      DIVERT/1 clients, one per key, lazily loaded (web_divert_t)
-      events.c      the decisions subscriber and Server-Sent Events (web_events_t)
+      events.c      the decisions subscribers (one per divertd) and Server-Sent Events (web_events_t)
       auth.c        passwords (argon2id), tokens, login throttling, sessions
       http.c        libmicrohttpd: listening, TLS, requests, bodies, headers
       routes.c      the API's route table and its checks (session, role, CSRF)
@@ -64,8 +64,9 @@ typedef struct {
     char log_level [16];            //  debug | info | notice | warning
     char metrics [16];              //  /metrics: loopback (default) | login | off
     //  divert section
-    char intake [256];              //  divertd's intake endpoint
-    char decisions [256];           //  divertd's decisions endpoint
+    char intake [4096];             //  divertd's intake endpoints (a list: one per daemon)
+    char decisions [4096];          //  divertd's decisions endpoints (the same daemons, in order)
+    int daemons;                    //  how many (entries of each list)
     char keys [1024];               //  directory: server.cert, monitor.cert, cms.cert, <source>.cert
     char monitor_cert [256];        //  file name in keys (default monitor.cert)
     char cms_cert [256];            //  file name in keys (default cms.cert; optional)
@@ -84,6 +85,10 @@ int
 //  there (systemd's LoadCredential= of a directory names each file so).
 void
     web_config_key_path (const web_config_t *config, const char *name, char *path, size_t size);
+//  Entry `index` (0 = the first) of a comma-separated endpoint list such as
+//  config->decisions, trimmed; false when there is none.
+bool
+    web_config_endpoint (const char *list, int index, char *endpoint, size_t size);
 
 
 //  --------------------------------------------------------------------------
@@ -184,6 +189,11 @@ struct MHD_Response *
 //  Events received so far (STATUS=).
 uint64_t
     web_events_count (web_events_t *self);
+//  Each divertd's decisions socket (divert/decisions, in order), for
+//  /api/health: [{"daemon": 1, "connected": true, "seconds": 12}], where
+//  seconds is how long it has been so. A new array.
+json_t *
+    web_events_daemons (web_events_t *self);
 
 
 //  --------------------------------------------------------------------------
