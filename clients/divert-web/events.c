@@ -400,6 +400,19 @@ web_events_daemons (web_events_t *self)
     return daemons;
 }
 
+bool
+web_events_connected (web_events_t *self, int index, int64_t *msecs)
+{
+    if (!self || index < 0 || index >= self->daemon_count)
+        return false;
+    pthread_mutex_lock (&self->lock);
+    bool connected = self->daemons [index].connected;
+    if (msecs)
+        *msecs = zclock_mono () - self->daemons [index].since;
+    pthread_mutex_unlock (&self->lock);
+    return connected;
+}
+
 
 //  --------------------------------------------------------------------------
 //  One page's stream

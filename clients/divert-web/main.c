@@ -166,6 +166,7 @@ main (int argc, char *argv [])
     web.pool = web_pool_new (config.conninfo, config.db_connections);
     web.divert = web_divert_new (&config);
     web.events = web_events_new (&web);
+    web_divert_watch (web.divert, web.events);
     bool config_error = false;
     int status = 0;
     if (web_http_start (&web, error, sizeof error, &config_error) != 0) {

@@ -149,6 +149,7 @@ json_t *
 //  DIVERT/1 clients (divert.c)
 
 typedef struct _web_divert_t web_divert_t;
+typedef struct _web_events_t web_events_t;
 
 web_divert_t *
     web_divert_new (const web_config_t *config);
@@ -166,6 +167,11 @@ json_t *
 //  Forget every client (SIGHUP: keys are read again on next use).
 void
     web_divert_flush (web_divert_t *self);
+//  With several daemons: before each request, a client whose daemon has
+//  been unreachable for a moment (events: its decisions socket) goes to
+//  one that is connected, instead of waiting a timeout to learn it.
+void
+    web_divert_watch (web_divert_t *self, web_events_t *events);
 
 
 //  --------------------------------------------------------------------------
@@ -194,6 +200,11 @@ uint64_t
 //  seconds is how long it has been so. A new array.
 json_t *
     web_events_daemons (web_events_t *self);
+//  Whether divertd `index` (0 = the first of the lists) has a connection to
+//  its decisions socket, and in *msecs (when not NULL) for how long that
+//  has been so. False for an index out of range.
+bool
+    web_events_connected (web_events_t *self, int index, int64_t *msecs);
 
 
 //  --------------------------------------------------------------------------

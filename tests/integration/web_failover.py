@@ -13,7 +13,10 @@ live stream (Server-Sent Events) is open throughout.
   a third are answered, A is killed with SIGKILL. Every submission is
   answered, each referral has exactly one first decision in the database,
   the one the web answered (a resend after the failover that A had
-  recorded is a replay on B), and both daemons decided some.
+  recorded is a replay on B), and both daemons decided some. Another
+  partner, whose client was left on A, is answered by B at once (the web
+  knew A was gone), and referrals A decided, sent again through the web,
+  are replays of what A decided.
 - The stream carries every decision B made and every enrollment event
   (both daemons publish those: each reaches the stream once), never an
   event twice, and a "resync" when A's connection was lost; health says
@@ -35,7 +38,8 @@ site = Site(t)
 A_INTAKE, A_DECISIONS = "tcp://127.0.0.1:%d" % PORT, "tcp://127.0.0.1:%d" % (PORT + 1)
 B_INTAKE, B_DECISIONS = "tcp://127.0.0.1:%d" % (PORT + 2), "tcp://127.0.0.1:%d" % (PORT + 3)
 WEB = PORT + 5
-PW = {"outreach": "pw-outreach-0123456789", "police": "pw-police-0123456789", "manager": "pw-manager-0123456789"}
+PW = {"outreach": "pw-outreach-0123456789", "police": "pw-police-0123456789", "manager": "pw-manager-0123456789",
+      "pier": "pw-pier-0123456789"}
 DESKS = (("outreach", "community"), ("outreach", "community"), ("police", "social_contact"))
 PER_DESK = 15
 
@@ -110,9 +114,10 @@ class Desk(threading.Thread):
 
 
 def run():
-    if not site.setup(sources=(("harbor", "community", "Harbor Outreach"), ("spd", "police", "City Police")),
+    if not site.setup(sources=(("harbor", "community", "Harbor Outreach"), ("spd", "police", "City Police"),
+                               ("pier", "community", "Pier Outreach")),
                       users=(("outreach", "partner:harbor", PW["outreach"]), ("police", "partner:spd", PW["police"]),
-                             ("manager", "program", PW["manager"]))):
+                             ("pier", "partner:pier", PW["pier"]), ("manager", "program", PW["manager"]))):
         return
     if not (site.start_divertd(name="divertd-a", intake=A_INTAKE, decisions=A_DECISIONS)
             and site.start_divertd(name="divertd-b", intake=B_INTAKE, decisions=B_DECISIONS)):
@@ -139,6 +144,11 @@ def run():
     t.check("a referral sent to B directly is decided", out.returncode in (0, 1), out.stderr)
     t.check("... and reaches the stream (the web listens to B too)",
             stream.wait_for(lambda e: e[0] == "decision" and e[1].get("referral_id") == rid, 10))
+
+    pier = Client(WEB)
+    pier.login("pier", PW["pier"])
+    status, _, data = pier.post("/api/partner/referrals", referral_form(person={"source_person_id": "P-1"}))
+    t.eq("another partner's referral is decided (by A, the first)", status, 200)
 
     t.section("A killed under load")
     answers, lock = [], threading.Lock()
@@ -170,8 +180,8 @@ def run():
         "  LEFT JOIN divert.decision_event e ON e.referral_id = r.id"
         "   AND e.decision IN ('accept', 'waitlist', 'decline') AND NOT e.from_waitlist"
         " GROUP BY r.id HAVING count(e.id) <> 1) twice"), "0")
-    t.eq("... one referral for each submission (and the direct one)", sql("SELECT count(*) FROM divert.referral"),
-         str(total + 1))
+    t.eq("... one referral for each submission (and the other two)", sql("SELECT count(*) FROM divert.referral"),
+         str(total + 2))
     stored = {}
     for line in sql("SELECT DISTINCT ON (r.id) lower(r.referral_id) || ' ' || e.decision || ' ' || e.seq"
                     " FROM divert.referral r JOIN divert.decision_event e ON e.referral_id = r.id"
@@ -188,11 +198,19 @@ def run():
     by = sql("SELECT string_agg(DISTINCT split_part(decided_by, ':', 2), ' ') FROM divert.decision_event").split()
     t.check("both daemons decided some", str(a.pid) in by and str(b.pid) in by, by)
 
+    started = time.time()
+    status, _, data = pier.post("/api/partner/referrals", referral_form(person={"source_person_id": "P-2"}))
+    took = time.time() - started
+    t.eq("the other partner, whose client was left on A, is answered", status, 200)
+    t.check("... at once, by B: the web knew A was gone (not after the 3 s timeout)", took < 2, "%.1f s" % took)
+    t.check("... a new decision, not a replay", isinstance(data, dict) and data["decision"].get("replayed") is False, data)
+
     t.section("sent again through the web, A still dead")
     events = sql("SELECT count(*) FROM divert.decision_event")
     again = []
     for line in sql("SELECT lower(r.referral_id) FROM divert.referral r JOIN divert.decision_event e"
-                    " ON e.referral_id = r.id WHERE e.decided_by LIKE '%%:%d' ORDER BY e.id LIMIT 6" % a.pid).splitlines():
+                    " ON e.referral_id = r.id WHERE e.decided_by LIKE '%%:%d' AND e.source_id <> 'pier'"
+                    " ORDER BY e.id LIMIT 6" % a.pid).splitlines():
         desk = [d for d in desks if line in d.bodies][0]
         status, _, data = desk.client.post("/api/partner/referrals", desk.bodies[line])
         decision = data.get("decision", {}) if isinstance(data, dict) else {}
