@@ -18,12 +18,14 @@
     dropped and the next exchange opens one there).
 
     A dv_subscriber_t is a CURVE SUB socket on one decisions endpoint; each
-    event is two frames, [topic, json]. With several endpoints a ZeroMQ
-    socket monitor (an inproc PAIR) tells it when the CURVE handshake
-    succeeded and when the connection closed, ZMTP heartbeats close a
-    connection to a host that stopped answering, and dv_subscriber_recv()
-    moves to the next endpoint once there was no connection for the
-    failover delay.
+    event is two frames, [topic, json]. A ZeroMQ socket monitor (an inproc
+    PAIR) tells it when the CURVE handshake succeeded and when the
+    connection closed, and ZMTP heartbeats close a connection to a host
+    that stopped answering (ZeroMQ then connects again by itself), so
+    dv_subscriber_connected() and dv_subscriber_connects() can say whether
+    it hears a daemon and when it connected again after a gap. With several
+    endpoints dv_subscriber_recv() moves to the next endpoint once there was
+    no connection for the failover delay.
 
     The last error is kept per thread, so a C integration can use one client
     per thread without the messages mixing.
@@ -68,9 +70,10 @@ struct _dv_subscriber_t {
     zcert_t *cert;              //  client certificate, to connect again
     char *topic;                //  the subscription
     zsock_t *sock;              //  SUB socket
-    zsock_t *monitor;           //  its connection events (several endpoints only)
-    zpoller_t *poller;          //  polls sock (and monitor)
+    zsock_t *monitor;           //  its connection events
+    zpoller_t *poller;          //  polls sock and monitor
     bool up;                    //  a CURVE connection to the current endpoint is open
+    int connects;               //  CURVE connections made since it was created
     int64_t down_since;         //  when there was last none (zclock_mono)
     int failover;               //  msecs without one before moving on
 };
@@ -748,8 +751,7 @@ dv_client_caseload (dv_client_t *self, const char *program)
 //  Subscriber
 
 //  Watch the SUB socket's connections: an inproc PAIR receives the events
-//  of zmq_socket_monitor. Only with several endpoints (nowhere to move
-//  otherwise). Each monitor needs an endpoint name of its own.
+//  of zmq_socket_monitor. Each monitor needs an endpoint name of its own.
 
 static bool
 s_subscriber_monitor (dv_subscriber_t *self)
@@ -795,14 +797,13 @@ s_subscriber_open (dv_subscriber_t *self)
     if (!self->sock)
         return false;
     zsock_set_subscribe (self->sock, self->topic);
-    if (self->count > 1) {
-        //  A host that stopped answering: the connection closes
-        zsock_set_heartbeat_ivl (self->sock, DV_HEARTBEAT_IVL);
-        zsock_set_heartbeat_timeout (self->sock, DV_HEARTBEAT_TIMEOUT);
-        if (!s_subscriber_monitor (self)) {
-            s_subscriber_close (self);
-            return false;
-        }
+    //  A host that stopped answering: the connection closes (and ZeroMQ
+    //  connects again, so a host that comes back is heard again)
+    zsock_set_heartbeat_ivl (self->sock, DV_HEARTBEAT_IVL);
+    zsock_set_heartbeat_timeout (self->sock, DV_HEARTBEAT_TIMEOUT);
+    if (!s_subscriber_monitor (self)) {
+        s_subscriber_close (self);
+        return false;
     }
     if (!s_socket_connect (&self->sock, self->endpoints [self->current])) {
         s_subscriber_close (self);
@@ -908,6 +909,18 @@ dv_subscriber_moves (dv_subscriber_t *self)
     return self ? self->moves : 0;
 }
 
+bool
+dv_subscriber_connected (dv_subscriber_t *self)
+{
+    return self && self->sock && self->up;
+}
+
+int
+dv_subscriber_connects (dv_subscriber_t *self)
+{
+    return self ? self->connects : 0;
+}
+
 //  Connect to endpoint `index` (going round) on a new socket. When the
 //  socket cannot be made (it could be at creation, so only when memory or
 //  file descriptors ran out) the next dv_subscriber_recv tries again.
@@ -942,8 +955,10 @@ s_subscriber_watch (dv_subscriber_t *self)
     if (frame && zframe_size (frame) >= 2) {
         uint16_t event;
         memcpy (&event, zframe_data (frame), sizeof (event));
-        if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
+        if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
             self->up = true;
+            self->connects++;
+        }
         else
         if (self->up) {
             self->up = false;

@@ -152,8 +152,9 @@ bool
 //  subscriber is connected to the first, and moves to the next (round robin)
 //  when it has had no CURVE connection to the one in use for the failover
 //  delay (dv_subscriber_set_failover). It notices a daemon that is gone
-//  when the connection closes (a killed process) or, with several
-//  endpoints, when ZeroMQ heartbeats go unanswered (a lost host).
+//  when the connection closes (a killed process) or when ZeroMQ heartbeats
+//  go unanswered (a lost host); with one endpoint ZeroMQ connects to it
+//  again by itself.
 dv_subscriber_t *
     dv_subscriber_new (const char *endpoint, const char *server_cert_path,
                        const char *client_cert_path, const char *topic);
@@ -190,6 +191,17 @@ int
     dv_subscriber_endpoint_count (dv_subscriber_t *self);
 int
     dv_subscriber_moves (dv_subscriber_t *self);
+
+//  Whether a CURVE connection to the endpoint in use is open, and how many
+//  were made since the subscriber was created (one more after each
+//  reconnect), as of the last dv_subscriber_recv() (which reads the
+//  connection events: call it, with msecs 0 if need be, before asking).
+//  Events published while there was none are not delivered: a caller
+//  that must see every event asks for what it missed when connects grows.
+bool
+    dv_subscriber_connected (dv_subscriber_t *self);
+int
+    dv_subscriber_connects (dv_subscriber_t *self);
 
 //  Connect to endpoint `index` of the list now (a new socket with the same
 //  subscription), e.g. to follow a client that moved. Counts as a move

@@ -2,11 +2,19 @@
     divert-web(8) and deploy/divert-web.conf). A misspelt or repeated key is
     refused, never ignored; every value is checked here, so a bad file stops
     divert-web at start with one line naming the key (exit 78).
+
+    Several divertd on one database: `divert/intake` and `divert/decisions`
+    are comma-separated lists with one endpoint per daemon, paired by
+    position (the Nth intake and the Nth decisions endpoint are one
+    daemon's), checked with the client library's rules (dv_client.h: no
+    empty entry, at most DV_CLIENT_ENDPOINTS_MAX) and each entry's form.
 */
 #include "web.h"
 #include "dv_config.h"
+#include "dv_client.h"
 
 #include <czmq.h>
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 
@@ -34,6 +42,7 @@ web_config_defaults (web_config_t *c)
     snprintf (c->monitor_cert, sizeof c->monitor_cert, "monitor.cert");
     snprintf (c->cms_cert, sizeof c->cms_cert, "cms.cert");
     c->divert_timeout_ms = 5000;
+    c->daemons = 1;
 }
 
 static const char *s_known [] = {
@@ -146,6 +155,106 @@ s_plain_name (const char *name)
     return *name && !strchr (name, '/') && !streq (name, ".") && !streq (name, "..");
 }
 
+//  Entry `index` of a comma-separated endpoint list, spaces around it
+//  trimmed, into endpoint; false when there is no such entry (or it is
+//  too long for endpoint).
+bool
+web_config_endpoint (const char *list, int index, char *endpoint, size_t size)
+{
+    const char *start = list;
+    for (int i = 0; i < index && start; i++) {
+        start = strchr (start, ',');
+        if (start)
+            start++;
+    }
+    if (!start || !size)
+        return false;
+    const char *end = strchr (start, ',');
+    if (!end)
+        end = start + strlen (start);
+    while (start < end && isspace ((unsigned char) *start))
+        start++;
+    while (end > start && isspace ((unsigned char) end [-1]))
+        end--;
+    if ((size_t) (end - start) >= size)
+        return false;
+    memcpy (endpoint, start, (size_t) (end - start));
+    endpoint [end - start] = 0;
+    return true;
+}
+
+//  An endpoint a client can connect to: tcp://HOST:PORT (a name, an IPv4
+//  address or [IPv6]; PORT 1..65535) or ipc://PATH.
+static bool
+s_endpoint_valid (const char *endpoint)
+{
+    if (strncmp (endpoint, "ipc://", 6) == 0)
+        return endpoint [6] != 0 && !strpbrk (endpoint, " \t");
+    if (strncmp (endpoint, "tcp://", 6) != 0)
+        return false;
+    const char *host = endpoint + 6;
+    const char *colon = strrchr (host, ':');
+    if (!colon || colon == host || strpbrk (host, " \t*"))
+        return false;
+    if (*host == '[' && colon [-1] != ']')
+        return false;
+    char *end;
+    errno = 0;
+    long port = strtol (colon + 1, &end, 10);
+    return !errno && *end == 0 && isdigit ((unsigned char) colon [1]) && port >= 1 && port <= 65535;
+}
+
+//  Check one endpoint list (path names its key); its entries in *count.
+static int
+s_endpoint_list (const char *path, const char *list, int *count, char *error, size_t size)
+{
+    int entries = 1;
+    for (const char *p = list; *p; p++)
+        entries += *p == ',';
+    if (entries > DV_CLIENT_ENDPOINTS_MAX) {
+        snprintf (error, size, "'%s' names %d endpoints; at most %d daemons are served",
+                  path, entries, DV_CLIENT_ENDPOINTS_MAX);
+        return -1;
+    }
+    for (int i = 0; i < entries; i++) {
+        char endpoint [256];
+        if (!web_config_endpoint (list, i, endpoint, sizeof endpoint)) {
+            snprintf (error, size, "'%s': endpoint %d of %d is too long", path, i + 1, entries);
+            return -1;
+        }
+        if (!*endpoint) {
+            snprintf (error, size, "'%s': endpoint %d of %d is empty (the list is separated by commas)",
+                      path, i + 1, entries);
+            return -1;
+        }
+        if (!s_endpoint_valid (endpoint)) {
+            snprintf (error, size, "'%s': endpoint %d of %d, \"%.100s\", is not tcp://HOST:PORT or ipc://PATH",
+                      path, i + 1, entries, endpoint);
+            return -1;
+        }
+    }
+    *count = entries;
+    return 0;
+}
+
+//  The daemons: as many intake endpoints as decisions endpoints, in pairs.
+static int
+s_daemons (web_config_t *c, char *e, size_t es)
+{
+    int intakes, decisions;
+    if (s_endpoint_list ("divert/intake", c->intake, &intakes, e, es)
+    ||  s_endpoint_list ("divert/decisions", c->decisions, &decisions, e, es))
+        return -1;
+    if (intakes != decisions) {
+        snprintf (e, es, "'divert/intake' names %d endpoint%s and 'divert/decisions' %d: give each daemon's"
+                         " intake and decisions endpoints, in the same order", intakes, intakes == 1 ? "" : "s",
+                  decisions);
+        return -1;
+    }
+    c->daemons = intakes;
+    return 0;
+}
+
 static int
 s_load_values (web_config_t *c, zconfig_t *root, char *e, size_t es)
 {
@@ -203,7 +312,7 @@ s_load_values (web_config_t *c, zconfig_t *root, char *e, size_t es)
         snprintf (e, es, "'divert/keys', 'divert/intake', 'divert/decisions' and 'divert-web/static_dir' must not be empty");
         return -1;
     }
-    return 0;
+    return s_daemons (c, e, es);
 }
 
 int

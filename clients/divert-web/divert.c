@@ -5,6 +5,17 @@
     are read again after a SIGHUP (web_divert_flush: an entry still in use
     is freed by the last thread that used it), so a new or renewed key
     needs no restart.
+
+    Several daemons: each client is given every intake endpoint (the
+    config's list) and one send more than there are daemons. A request that
+    gets no answer (a daemon gone) or `unavailable` (one stopping) is sent
+    again, the same bytes, to the next daemon, and the client stays there;
+    a referral the lost daemon had recorded is answered from the database
+    as a replay, so a partner's referral is decided once, whatever failed.
+    The live updates (events.c) know at once when a daemon's connection is
+    lost: a client whose daemon has had none for S_LOST_MS goes to the next
+    one that is connected before it asks, so only a request already in
+    flight waits the timeout (one per key otherwise, to learn the same).
 */
 #include "web.h"
 #include "dv_client.h"
@@ -15,6 +26,7 @@
 #include <string.h>
 
 #define S_MAX_KEYS 256
+#define S_LOST_MS 1000          //  without a connection: a daemon to pass over
 
 typedef struct {
     char name [64];             //  source id, "cms" or "monitor"
@@ -26,6 +38,7 @@ typedef struct {
 
 struct _web_divert_t {
     const web_config_t *config;
+    web_events_t *events;       //  which daemons are connected (or NULL)
     pthread_mutex_t lock;       //  guards entries, users, retired
     s_entry_t *entries [S_MAX_KEYS];
     int count;
@@ -80,6 +93,14 @@ s_cert_path (web_divert_t *self, const char *key, char *path, size_t size)
     web_config_key_path (self->config, file, path, size);
 }
 
+//  Sends per request: every daemon once, and one more (at least two, as
+//  with one daemon: a lost reply is sent again).
+static int
+s_attempts (const web_config_t *config)
+{
+    return config->daemons + 1 > 2 ? config->daemons + 1 : 2;
+}
+
 static bool
 s_valid_key_name (const char *key)
 {
@@ -106,7 +127,7 @@ s_entry (web_divert_t *self, const char *key, char *error, size_t size)
         dv_client_t *client = dv_client_new (self->config->intake, server, cert);
         if (client) {
             dv_client_set_timeout (client, (int) self->config->divert_timeout_ms);
-            dv_client_set_attempts (client, 2);
+            dv_client_set_attempts (client, s_attempts (self->config));
             entry = calloc (1, sizeof *entry);
             snprintf (entry->name, sizeof entry->name, "%s", key);
             entry->client = client;
@@ -146,6 +167,29 @@ web_divert_has_key (web_divert_t *self, const char *key)
     return entry != NULL;
 }
 
+void
+web_divert_watch (web_divert_t *self, web_events_t *events)
+{
+    self->events = events;
+}
+
+//  Pass over a daemon without a connection for S_LOST_MS when another one
+//  has one (in the order of the list, from the one in use).
+static void
+s_pass_lost (web_divert_t *self, dv_client_t *client)
+{
+    int count = dv_client_endpoint_count (client);
+    int current = dv_client_endpoint_index (client);
+    int64_t msecs = 0;
+    if (!self->events || count < 2 || web_events_connected (self->events, current, &msecs) || msecs < S_LOST_MS)
+        return;
+    for (int step = 1; step < count; step++)
+        if (web_events_connected (self->events, (current + step) % count, NULL)) {
+            dv_client_move (client, (current + step) % count);
+            return;
+        }
+}
+
 json_t *
 web_divert_request (web_divert_t *self, const char *key, json_t *request, char *error, size_t size)
 {
@@ -153,6 +197,7 @@ web_divert_request (web_divert_t *self, const char *key, json_t *request, char *
     if (!entry)
         return NULL;
     pthread_mutex_lock (&entry->lock);
+    s_pass_lost (self, entry->client);
     json_t *reply = dv_client_request (entry->client, request);
     if (!reply)
         snprintf (error, size, "%s", dv_client_last_error ());

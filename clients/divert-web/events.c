@@ -20,6 +20,23 @@
     keep-alive and checks that its session is still live (without resetting
     the idle timeout); a stream whose session ended, or a stopping server,
     ends it.
+
+    Several daemons (divert/decisions lists one endpoint per daemon): each
+    divertd publishes only the decisions it made itself, so no one socket
+    carries them all, and a subscriber that moves from daemon to daemon
+    would miss what the others decide. The thread holds one subscriber per
+    daemon instead, each on that daemon's endpoint alone (ZeroMQ connects
+    again by itself when the daemon is back; heartbeats notice a lost
+    host), and merges what they hear into the one ring. Every daemon
+    publishes the enrollment feed: an event heard already, by (program,
+    seq) for enrollment events and (source, seq) for decisions, is dropped,
+    so a page gets each once (the last S_SEEN keys are remembered; copies
+    arrive within moments of each other). When a subscriber loses its
+    connection, or gets one (again), something may have been missed: what
+    was published while it had none, or what a daemon that died had
+    committed but not yet published. Every stream then gets "resync" and
+    its page fetches the view again. Which daemons are connected is what
+    /api/health reports (web_events_daemons).
 */
 #include "web.h"
 #include "dv_client.h"
@@ -31,15 +48,30 @@
 #define S_RING 512
 #define S_KEEPALIVE_MS 15000
 #define S_BLOCK (32 * 1024)
+#define S_SEEN 4096             //  event keys remembered to drop copies
+#define S_POLL_MS 250           //  the longest a connection change waits to be noticed
+#define S_BURST 256             //  events read from one daemon before the next one's
+#define S_RETRY_MS 5000         //  between attempts to make a subscriber
 
 typedef struct {
     uint64_t index;
-    char kind [16];             //  "decision" or "enrollment"
+    char kind [16];             //  "decision", "enrollment" or "resync"
     char source_id [40];
     char program [40];
     char case_manager [72];
     char *json;
 } s_event_t;
+
+//  One daemon's decisions socket
+typedef struct {
+    char endpoint [256];
+    dv_subscriber_t *subscriber;    //  the subscriber thread's
+    int64_t retry_at;               //  when to try making it again (zclock_mono)
+    bool warned;
+    int connects;                   //  dv_subscriber_connects, as last seen
+    bool connected;                 //  as last seen (under the hub's lock)
+    int64_t since;                  //  when that changed (zclock_mono; under the lock)
+} s_daemon_t;
 
 struct _web_events_t {
     web_t *web;
@@ -49,7 +81,14 @@ struct _web_events_t {
     pthread_cond_t changed;
     s_event_t ring [S_RING];
     uint64_t next;              //  index the next event gets
+    uint64_t received;          //  events taken (STATUS=)
     volatile bool stopping;
+    s_daemon_t daemons [DV_CLIENT_ENDPOINTS_MAX];
+    int daemon_count;
+    //  the subscriber thread's: keys of the events heard last
+    zhashx_t *seen;
+    char *seen_keys [S_SEEN];
+    uint64_t seen_next;
 };
 
 typedef struct {
@@ -91,13 +130,65 @@ s_case_manager (dv_db_t *db, const char *source, const char *referral, char *cm,
         PQclear (result);
 }
 
+//  Put an item in the ring (it takes item->json) and wake the streams.
 static void
-s_publish (web_events_t *self, dv_db_t *db, const char *topic, json_t *event)
+s_ring_add (web_events_t *self, s_event_t *item)
+{
+    pthread_mutex_lock (&self->lock);
+    s_event_t *slot = &self->ring [self->next % S_RING];
+    free (slot->json);
+    item->index = self->next++;
+    *slot = *item;
+    if (!streq (item->kind, "resync"))
+        self->received++;
+    pthread_cond_broadcast (&self->changed);
+    pthread_mutex_unlock (&self->lock);
+}
+
+//  Every stream fetches its view again.
+static void
+s_resync (web_events_t *self)
+{
+    s_event_t item;
+    memset (&item, 0, sizeof item);
+    s_copy (item.kind, sizeof item.kind, "resync");
+    item.json = strdup ("{}");
+    if (item.json)
+        s_ring_add (self, &item);
+}
+
+//  Whether this event was heard already (from another daemon); remembers
+//  it when not. An event without its seq is never taken for a copy.
+static bool
+s_heard (web_events_t *self, bool enrollment, json_t *event)
+{
+    json_t *seq = json_object_get (event, "seq");
+    const char *by = json_string_value (json_object_get (event, enrollment ? "program" : "source_id"));
+    if (!json_is_integer (seq) || !by)
+        return false;
+    char key [200];
+    snprintf (key, sizeof key, "%c %lld %s", enrollment ? 'e' : 'd', (long long) json_integer_value (seq), by);
+    if (zhashx_lookup (self->seen, key))
+        return true;
+    char **slot = &self->seen_keys [self->seen_next++ % S_SEEN];
+    if (*slot) {
+        zhashx_delete (self->seen, *slot);
+        free (*slot);
+    }
+    *slot = strdup (key);
+    zhashx_insert (self->seen, key, (void *) 1);
+    return false;
+}
+
+static void
+s_take (web_events_t *self, dv_db_t *db, const char *topic, json_t *event)
 {
     s_event_t item;
     memset (&item, 0, sizeof item);
     bool enrollment = strncmp (topic, "enrollment.", 11) == 0;
     if (!enrollment && strncmp (topic, "decision.", 9) != 0)
+        return;
+    if (s_heard (self, enrollment, event))
         return;
     s_copy (item.kind, sizeof item.kind, enrollment ? "enrollment" : "decision");
     s_copy (item.source_id, sizeof item.source_id, json_string_value (json_object_get (event, "source_id")));
@@ -109,15 +200,95 @@ s_publish (web_events_t *self, dv_db_t *db, const char *topic, json_t *event)
         s_case_manager (db, item.source_id, json_string_value (json_object_get (event, "referral_id")),
                         item.case_manager, sizeof item.case_manager);
     item.json = json_dumps (event, JSON_COMPACT | JSON_ENSURE_ASCII);
-    if (!item.json)
+    if (item.json)
+        s_ring_add (self, &item);
+}
+
+//  Make the subscribers that are missing (their keys could not be read:
+//  tried again every S_RETRY_MS). True when one was made.
+static bool
+s_open (web_events_t *self, const char *server, const char *monitor)
+{
+    bool made = false;
+    for (int i = 0; i < self->daemon_count; i++) {
+        s_daemon_t *daemon = &self->daemons [i];
+        if (daemon->subscriber || zclock_mono () < daemon->retry_at)
+            continue;
+        daemon->subscriber = dv_subscriber_new (daemon->endpoint, server, monitor, "");
+        if (daemon->subscriber) {
+            dv_log_info ("live updates: subscribed to %s", daemon->endpoint);
+            made = true;
+        }
+        else {
+            if (!daemon->warned)
+                dv_log_warning ("live updates: cannot subscribe to %s with the monitor key: %s",
+                                daemon->endpoint, dv_client_last_error ());
+            daemon->warned = true;
+            daemon->retry_at = zclock_mono () + S_RETRY_MS;
+        }
+    }
+    return made;
+}
+
+//  One poller for every subscriber's socket, or NULL when there is none.
+static zpoller_t *
+s_poller (web_events_t *self)
+{
+    zpoller_t *poller = NULL;
+    for (int i = 0; i < self->daemon_count; i++) {
+        void *sock = dv_subscriber_sock (self->daemons [i].subscriber);
+        if (!sock)
+            continue;
+        if (!poller) {
+            poller = zpoller_new (sock, NULL);
+            if (poller)
+                zpoller_set_nonstop (poller, true);
+        }
+        else
+            zpoller_add (poller, sock);
+    }
+    return poller;
+}
+
+//  Whether the daemon's connection changed since last time: then log it,
+//  keep it for /api/health, and have every page fetch its view again.
+static void
+s_watch (web_events_t *self, s_daemon_t *daemon)
+{
+    bool connected = dv_subscriber_connected (daemon->subscriber);
+    int connects = dv_subscriber_connects (daemon->subscriber);
+    if (connected == daemon->connected && connects == daemon->connects)
         return;
+    if (connects != daemon->connects)
+        dv_log_notice ("live updates: connected to %s%s", daemon->endpoint, daemon->connects ? " again" : "");
+    if (!connected)
+        dv_log_warning ("live updates: lost the connection to %s", daemon->endpoint);
     pthread_mutex_lock (&self->lock);
-    s_event_t *slot = &self->ring [self->next % S_RING];
-    free (slot->json);
-    item.index = self->next++;
-    *slot = item;
-    pthread_cond_broadcast (&self->changed);
+    daemon->connected = connected;
+    daemon->since = zclock_mono ();
     pthread_mutex_unlock (&self->lock);
+    daemon->connects = connects;
+    s_resync (self);
+}
+
+//  What one daemon sent since the last round (at most S_BURST events), then
+//  its connection.
+static void
+s_listen (web_events_t *self, s_daemon_t *daemon, dv_db_t *db)
+{
+    if (!daemon->subscriber)
+        return;
+    for (int count = 0; count < S_BURST; count++) {
+        char *topic = NULL;
+        json_t *event = dv_subscriber_recv (daemon->subscriber, 0, &topic);
+        if (event && topic)
+            s_take (self, db, topic, event);
+        free (topic);
+        if (!event)
+            break;
+        json_decref (event);
+    }
+    s_watch (self, daemon);
 }
 
 static void *
@@ -129,30 +300,22 @@ s_subscriber (void *arg)
     web_config_key_path (config, "server.cert", server, sizeof server);
     web_config_key_path (config, config->monitor_cert, monitor, sizeof monitor);
     dv_db_t *db = dv_db_new (config->conninfo, "divert-web-events");
-    dv_subscriber_t *subscriber = NULL;
-    bool warned = false;
+    zpoller_t *poller = NULL;
     while (!self->stopping) {
-        if (!subscriber) {
-            subscriber = dv_subscriber_new (config->decisions, server, monitor, "");
-            if (!subscriber) {
-                if (!warned)
-                    dv_log_warning ("live updates: cannot subscribe with the monitor key: %s",
-                                    dv_client_last_error ());
-                warned = true;
-                for (int i = 0; i < 20 && !self->stopping; i++)
-                    zclock_sleep (250);
-                continue;
-            }
-            dv_log_info ("live updates: subscribed to %s", config->decisions);
-        }
-        char *topic = NULL;
-        json_t *event = dv_subscriber_recv (subscriber, 250, &topic);
-        if (event && topic)
-            s_publish (self, db, topic, event);
-        json_decref (event);
-        free (topic);
+        if (s_open (self, server, monitor))
+            zpoller_destroy (&poller);
+        if (!poller)
+            poller = s_poller (self);
+        if (poller)
+            zpoller_wait (poller, S_POLL_MS);
+        else
+            zclock_sleep (S_POLL_MS);
+        for (int i = 0; i < self->daemon_count && !self->stopping; i++)
+            s_listen (self, &self->daemons [i], db);
     }
-    dv_subscriber_destroy (&subscriber);
+    zpoller_destroy (&poller);
+    for (int i = 0; i < self->daemon_count; i++)
+        dv_subscriber_destroy (&self->daemons [i].subscriber);
     dv_db_destroy (&db);
     return NULL;
 }
@@ -168,6 +331,15 @@ web_events_new (web_t *web)
     pthread_condattr_setclock (&attr, CLOCK_MONOTONIC);
     pthread_cond_init (&self->changed, &attr);
     pthread_condattr_destroy (&attr);
+    self->seen = zhashx_new ();
+    for (int i = 0; i < DV_CLIENT_ENDPOINTS_MAX; i++) {
+        s_daemon_t *daemon = &self->daemons [i];
+        if (!web_config_endpoint (web->config->decisions, i, daemon->endpoint, sizeof daemon->endpoint)
+        ||  !*daemon->endpoint)
+            break;
+        daemon->since = zclock_mono ();
+        self->daemon_count++;
+    }
     self->started = pthread_create (&self->thread, NULL, s_subscriber, self) == 0;
     return self;
 }
@@ -194,6 +366,9 @@ web_events_destroy (web_events_t **self_p)
         pthread_join (self->thread, NULL);
     for (int i = 0; i < S_RING; i++)
         free (self->ring [i].json);
+    for (int i = 0; i < S_SEEN; i++)
+        free (self->seen_keys [i]);
+    zhashx_destroy (&self->seen);
     pthread_mutex_destroy (&self->lock);
     pthread_cond_destroy (&self->changed);
     free (self);
@@ -204,9 +379,38 @@ uint64_t
 web_events_count (web_events_t *self)
 {
     pthread_mutex_lock (&self->lock);
-    uint64_t count = self->next;
+    uint64_t count = self->received;
     pthread_mutex_unlock (&self->lock);
     return count;
+}
+
+json_t *
+web_events_daemons (web_events_t *self)
+{
+    json_t *daemons = json_array ();
+    if (!self)
+        return daemons;
+    int64_t now = zclock_mono ();
+    pthread_mutex_lock (&self->lock);
+    for (int i = 0; i < self->daemon_count; i++)
+        json_array_append_new (daemons, json_pack ("{s:i, s:b, s:I}", "daemon", i + 1,
+                                                   "connected", self->daemons [i].connected,
+                                                   "seconds", (json_int_t) ((now - self->daemons [i].since) / 1000)));
+    pthread_mutex_unlock (&self->lock);
+    return daemons;
+}
+
+bool
+web_events_connected (web_events_t *self, int index, int64_t *msecs)
+{
+    if (!self || index < 0 || index >= self->daemon_count)
+        return false;
+    pthread_mutex_lock (&self->lock);
+    bool connected = self->daemons [index].connected;
+    if (msecs)
+        *msecs = zclock_mono () - self->daemons [index].since;
+    pthread_mutex_unlock (&self->lock);
+    return connected;
 }
 
 
@@ -216,6 +420,9 @@ web_events_count (web_events_t *self)
 static bool
 s_visible (s_stream_t *stream, s_event_t *event)
 {
+    if (streq (event->kind, "resync"))
+        return streq (stream->role, "program") || streq (stream->role, "partner")
+            || streq (stream->role, "case_manager");
     if (streq (stream->role, "program"))
         return true;
     if (streq (stream->role, "partner"))
@@ -325,7 +532,9 @@ web_events_response (web_events_t *self, json_t *session, const char *token_hash
     s_copy (stream->case_manager, sizeof stream->case_manager,
             json_string_value (json_object_get (json_object_get (session, "case_manager"), "id")));
     s_copy (stream->token_hash, sizeof stream->token_hash, token_hash);
-    stream->cursor = web_events_count (self);
+    pthread_mutex_lock (&self->lock);
+    stream->cursor = self->next;
+    pthread_mutex_unlock (&self->lock);
     stream->last_check = zclock_mono ();
     struct MHD_Response *response = MHD_create_response_from_callback (MHD_SIZE_UNKNOWN, S_BLOCK,
                                                                        s_reader, stream, s_stream_free);

@@ -170,8 +170,17 @@ web_health (web_request_t *req)
     json_t *version = web_pool_json (req->web->pool, "SELECT to_jsonb(max(version)) FROM divert.schema_migration", 0, NULL);
     bool db = json_is_integer (version);
     json_decref (version);
+    //  Each divertd by its place in the config's lists (not its address:
+    //  this answer is for anyone), connected or not; "divertd" sums it up.
+    json_t *daemons = web_events_daemons (req->web->events);
+    size_t index, connected = 0;
+    json_t *daemon;
+    json_array_foreach (daemons, index, daemon)
+        connected += json_is_true (json_object_get (daemon, "connected"));
+    const char *divertd = connected == 0 ? "down" : connected < json_array_size (daemons) ? "partial" : "up";
     web_reply_json (req, db ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE,
-                    json_pack ("{s:s, s:s}", "db", db ? "up" : "down", "version", DIVERT_VERSION));
+                    json_pack ("{s:s, s:s, s:s, s:o}", "db", db ? "up" : "down", "version", DIVERT_VERSION,
+                               "divertd", divertd, "daemons", daemons));
 }
 
 void

@@ -54,9 +54,16 @@ static void
 s_status (web_t *web, bool ready)
 {
     json_t *sessions = ready ? web_pool_json (web->pool, "SELECT to_jsonb(divert.web_active_sessions())", 0, NULL) : NULL;
-    sd_notifyf (0, "STATUS=%s on %s; database %s; %lld active sessions; %llu live events",
+    json_t *daemons = web_events_daemons (web->events);
+    size_t index, connected = 0;
+    json_t *daemon;
+    json_array_foreach (daemons, index, daemon)
+        connected += json_is_true (json_object_get (daemon, "connected"));
+    sd_notifyf (0, "STATUS=%s on %s; database %s; %lld active sessions; %llu live events; divertd %zu of %zu connected",
                 ready ? "serving" : "starting", web->config->listen, web_pool_up (web->pool) ? "up" : "down",
-                (long long) json_integer_value (sessions), (unsigned long long) web_events_count (web->events));
+                (long long) json_integer_value (sessions), (unsigned long long) web_events_count (web->events),
+                connected, json_array_size (daemons));
+    json_decref (daemons);
     json_decref (sessions);
 }
 
@@ -159,6 +166,7 @@ main (int argc, char *argv [])
     web.pool = web_pool_new (config.conninfo, config.db_connections);
     web.divert = web_divert_new (&config);
     web.events = web_events_new (&web);
+    web_divert_watch (web.divert, web.events);
     bool config_error = false;
     int status = 0;
     if (web_http_start (&web, error, sizeof error, &config_error) != 0) {

@@ -13,7 +13,7 @@
       config.c      the ZPL configuration (web_config_t)
       pool.c        a small pool of PostgreSQL connections (web_pool_t)
       divert.c      DIVERT/1 clients, one per key, lazily loaded (web_divert_t)
-      events.c      the decisions subscriber and Server-Sent Events (web_events_t)
+      events.c      the decisions subscribers (one per divertd) and Server-Sent Events (web_events_t)
       auth.c        passwords (argon2id), tokens, login throttling, sessions
       http.c        libmicrohttpd: listening, TLS, requests, bodies, headers
       routes.c      the API's route table and its checks (session, role, CSRF)
@@ -71,8 +71,9 @@ typedef struct {
     char log_level [16];            //  debug | info | notice | warning
     char metrics [16];              //  /metrics: loopback (default) | login | off
     //  divert section
-    char intake [256];              //  divertd's intake endpoint
-    char decisions [256];           //  divertd's decisions endpoint
+    char intake [4096];             //  divertd's intake endpoints (a list: one per daemon)
+    char decisions [4096];          //  divertd's decisions endpoints (the same daemons, in order)
+    int daemons;                    //  how many (entries of each list)
     char keys [1024];               //  directory: server.cert, monitor.cert, cms.cert, <source>.cert
     char monitor_cert [256];        //  file name in keys (default monitor.cert)
     char cms_cert [256];            //  file name in keys (default cms.cert; optional)
@@ -91,6 +92,10 @@ int
 //  there (systemd's LoadCredential= of a directory names each file so).
 void
     web_config_key_path (const web_config_t *config, const char *name, char *path, size_t size);
+//  Entry `index` (0 = the first) of a comma-separated endpoint list such as
+//  config->decisions, trimmed; false when there is none.
+bool
+    web_config_endpoint (const char *list, int index, char *endpoint, size_t size);
 
 
 //  --------------------------------------------------------------------------
@@ -151,6 +156,7 @@ json_t *
 //  DIVERT/1 clients (divert.c)
 
 typedef struct _web_divert_t web_divert_t;
+typedef struct _web_events_t web_events_t;
 
 web_divert_t *
     web_divert_new (const web_config_t *config);
@@ -168,6 +174,11 @@ json_t *
 //  Forget every client (SIGHUP: keys are read again on next use).
 void
     web_divert_flush (web_divert_t *self);
+//  With several daemons: before each request, a client whose daemon has
+//  been unreachable for a moment (events: its decisions socket) goes to
+//  one that is connected, instead of waiting a timeout to learn it.
+void
+    web_divert_watch (web_divert_t *self, web_events_t *events);
 
 
 //  --------------------------------------------------------------------------
@@ -191,6 +202,16 @@ struct MHD_Response *
 //  Events received so far (STATUS=).
 uint64_t
     web_events_count (web_events_t *self);
+//  Each divertd's decisions socket (divert/decisions, in order), for
+//  /api/health: [{"daemon": 1, "connected": true, "seconds": 12}], where
+//  seconds is how long it has been so. A new array.
+json_t *
+    web_events_daemons (web_events_t *self);
+//  Whether divertd `index` (0 = the first of the lists) has a connection to
+//  its decisions socket, and in *msecs (when not NULL) for how long that
+//  has been so. False for an index out of range.
+bool
+    web_events_connected (web_events_t *self, int index, int64_t *msecs);
 
 
 //  --------------------------------------------------------------------------

@@ -148,19 +148,22 @@ class Site:
             print("# %s did not start; its log:\n# " % what + "\n# ".join(f.read().splitlines()[-30:]))
         return False
 
-    def start_divertd(self, extra=""):
-        """divertd on the site's endpoints; extra: more lines of its divertd section."""
-        conf = os.path.join(TMP, "divertd.conf")
+    def start_divertd(self, extra="", name="divertd", intake=None, decisions=None):
+        """divertd on the site's endpoints (or intake and decisions: another
+        daemon on the same database, its config and log named after name);
+        extra: more lines of its divertd section."""
+        conf = os.path.join(TMP, name + ".conf")
         with open(conf, "w") as f:
             f.write("divertd\n    intake = %s\n    decisions = %s\n    server_cert = %s\n    log = stderr\n%s"
-                    % (self.intake, self.decisions, os.path.join(self.keys, "server.cert"), extra))
+                    % (intake or self.intake, decisions or self.decisions, os.path.join(self.keys, "server.cert"),
+                       extra))
             if DAEMON_USER:
                 f.write("database\n    conninfo = \"user=%s\"\n" % DAEMON_USER)
-        log = os.path.join(TMP, "divertd.log")
+        log = os.path.join(TMP, name + ".log")
         proc = subprocess.Popen([os.path.join(BIN, "divertd"), "-c", conf], stderr=open(log, "w"),
                                 stdout=subprocess.DEVNULL)
-        self.procs.append((proc, log, "divertd"))
-        return self.t.check("divertd is ready", self._wait_ready(proc, log, "divertd"))
+        self.procs.append((proc, log, name))
+        return self.t.check("%s is ready" % name, self._wait_ready(proc, log, name))
 
     def web_config(self, name, listen, extra="", keys=None):
         conf = os.path.join(TMP, name + ".conf")

@@ -119,7 +119,10 @@ s_fake_actor (zsock_t *pipe, void *args)
     zcert_apply (self->cert, sock);
     zsock_set_curve_server (sock, 1);
     zsock_set_linger (sock, 0);
-    self->port = zsock_bind (sock, "tcp://127.0.0.1:*");
+    if (self->port)         //  a port given: bind there again
+        self->port = zsock_bind (sock, "tcp://127.0.0.1:%d", self->port);
+    else
+        self->port = zsock_bind (sock, "tcp://127.0.0.1:*");
     zsock_signal (pipe, 0);
 
     zpoller_t *poller = zpoller_new (pipe, sock, NULL);
@@ -152,6 +155,21 @@ s_fake_new_seq (fake_mode_t mode, int seq)
     self->mode = mode;
     self->seq = seq;
     self->cert = s_server_cert;
+    self->actor = zactor_new (s_fake_actor, self);
+    return self;
+}
+
+//  A fake publishing events with this seq on this port (one that a fake
+//  used before: a daemon that comes back)
+
+static fake_t *
+s_fake_new_at (fake_mode_t mode, int seq, int port)
+{
+    fake_t *self = (fake_t *) zmalloc (sizeof (fake_t));
+    self->mode = mode;
+    self->seq = seq;
+    self->cert = s_server_cert;
+    self->port = port;
     self->actor = zactor_new (s_fake_actor, self);
     return self;
 }
@@ -984,6 +1002,50 @@ TEST (subscriber_with_one_endpoint_stays)
     zstr_free (&endpoint);
 }
 
+//  Whether the subscriber is connected within msecs (reading events, which
+//  is where it learns of its connection)
+
+static bool
+s_connected_within (dv_subscriber_t *sub, int msecs, bool wanted)
+{
+    int64_t deadline = zclock_mono () + msecs;
+    while (dv_subscriber_connected (sub) != wanted && zclock_mono () < deadline)
+        json_decref (dv_subscriber_recv (sub, 50, NULL));
+    return dv_subscriber_connected (sub) == wanted;
+}
+
+TEST (subscriber_says_when_it_is_connected)
+{
+    fake_t *fake = s_fake_new (FAKE_PUBLISH);
+    int port = fake->port;
+    char *endpoint = s_fake_endpoint (fake);
+    dv_subscriber_t *sub = dv_subscriber_new (endpoint, s_server_path, s_client_path, "decision.");
+    CHECKF (sub != NULL, "%s", dv_client_last_error ());
+    CHECK (!dv_subscriber_connected (sub));
+    CHECK_INT (dv_subscriber_connects (sub), 0);
+    CHECK_INT (s_next_seq (sub, 3000, -1), 7);
+    CHECK (dv_subscriber_connected (sub));
+    CHECK_INT (dv_subscriber_connects (sub), 1);
+
+    //  The daemon goes: not connected, at once
+    s_fake_destroy (&fake);
+    CHECK (s_connected_within (sub, 2000, false));
+    CHECK_INT (dv_subscriber_connects (sub), 1);
+
+    //  It comes back on the same endpoint: connected again, by itself
+    fake = s_fake_new_at (FAKE_PUBLISH, 9, port);
+    CHECK_INT (fake->port, port);
+    CHECK_INT (s_next_seq (sub, 5000, 7), 9);
+    CHECK (dv_subscriber_connected (sub));
+    CHECK_INT (dv_subscriber_connects (sub), 2);
+    CHECK_INT (dv_subscriber_moves (sub), 0);
+    dv_subscriber_destroy (&sub);
+    CHECK (!dv_subscriber_connected (NULL));
+    CHECK_INT (dv_subscriber_connects (NULL), 0);
+    zstr_free (&endpoint);
+    s_fake_destroy (&fake);
+}
+
 
 //  --------------------------------------------------------------------------
 //  Set-up: keys in a scratch directory
@@ -1065,6 +1127,7 @@ main (void)
     RUN (subscriber_moves_when_its_daemon_is_gone);
     RUN (subscriber_moves_when_told);
     RUN (subscriber_with_one_endpoint_stays);
+    RUN (subscriber_says_when_it_is_connected);
     s_teardown ();
     return TESTLIB_END ();
 }
