@@ -1294,7 +1294,9 @@ audit_events_check (audit_events_t **self_p, const char *label)
     CHECKF (wrong == 0 || s_audit_loss_expected, "%s: %ld events published unlike the database", label, wrong);
     CHECKF (self->reassigned == 0 || s_audit_loss_expected, "%s: %ld seqs published for two events", label,
             self->reassigned);
-    CHECKF (self->twice == 0, "%s: %ld events published twice", label, self->twice);
+    //  After a loss, a decision lost in the switch and made again the same
+    //  way can take the same seq again: the same event, published twice
+    CHECKF (self->twice == 0 || s_audit_loss_expected, "%s: %ld events published twice", label, self->twice);
     CHECKF (self->events > 0, "%s: no event heard", label);
     zhashx_destroy (&self->seen);
     free (self);

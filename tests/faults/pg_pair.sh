@@ -93,6 +93,10 @@ standby)
     # A lost primary's machine comes back empty: its old data goes
     if running "$dir"; then echo "pg_pair.sh: a server still runs in $dir" >&2; exit 1; fi
     rm -rf -- "$dir/data"
+    # and so does its /run: the killed postmaster's socket lock names a PID that
+    # may still be a zombie here (PID 1 of a container need not reap it), and
+    # PostgreSQL takes a zombie for a live server
+    rm -f -- "$dir/run/.s.PGSQL."*
     prepare "$dir"
     as_owner "$PGBIN/pg_basebackup" -h "$from/run" -p "$from_port" -U postgres -D "$dir/data" \
         -R -X stream -c fast >"$dir/basebackup.log" 2>&1 || { cat "$dir/basebackup.log" >&2; exit 1; }
