@@ -24,20 +24,16 @@ import os
 import re
 import shutil
 import sys
-import tempfile
 import time
 
 sys.dont_write_bytecode = True         # nothing written into the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from webtest import PORT, TMP, Site, Tally, sql  # noqa: E402
 
-from selenium import webdriver  # noqa: E402
-from selenium.common.exceptions import (NoSuchElementException, StaleElementReferenceException,  # noqa: E402
-                                        TimeoutException, WebDriverException)
-from selenium.webdriver.chrome.service import Service  # noqa: E402
+from webpage import browser, quit_all, visible, wait  # noqa: E402
+from selenium.common.exceptions import WebDriverException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 t = Tally("web_browser")
 site = Site(t)
@@ -49,7 +45,6 @@ USERS = [("outreach", "partner:harbor", PW["outreach"]), ("rivera", "case_manage
          ("manager", "program", PW["manager"]), ("admin", "admin", PW["admin"])]
 PHONE = (360, 740)
 DESKTOP = (1280, 900)
-drivers = []
 
 # Checks run in the page: [overflowing width, unlabelled controls, low-contrast text].
 PAGE_CHECKS = r"""
@@ -91,36 +86,6 @@ return [wide, unlabelled, low, window.innerWidth];
 """
 
 
-def browser(size):
-    options = webdriver.ChromeOptions()
-    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--disable-dev-shm-usage", "--lang=en-US", "--window-size=%d,%d" % size):
-        options.add_argument(arg)
-    options.add_argument("--user-data-dir=" + tempfile.mkdtemp(dir=TMP, prefix="chromium-"))
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-    driver.set_window_size(*size)
-    drivers.append(driver)
-    return driver
-
-
-# Lists are drawn again when a live update comes: an element found a moment
-# ago may be gone, so waits retry through stale elements.
-def wait(driver, condition, seconds=10):
-    try:
-        return WebDriverWait(driver, seconds, poll_frequency=0.1,
-                             ignored_exceptions=(StaleElementReferenceException, NoSuchElementException)
-                             ).until(lambda d: condition(d))
-    except TimeoutException:
-        return None
-
-
-def visible(driver, css):
-    for el in driver.find_elements(By.CSS_SELECTOR, css):
-        if el.is_displayed():
-            return el
-    return None
 
 
 def text_of(driver, css, seconds=10):
@@ -368,11 +333,7 @@ try:
 except WebDriverException as e:
     t.check("the browser runs", False, str(e).splitlines()[0] if str(e) else e)
 finally:
-    for d in drivers:
-        try:
-            d.quit()
-        except WebDriverException:
-            pass
+    quit_all()
     site.stop_all()
     target = os.environ.get("DIVERT_SCREENSHOTS")
     if target and os.path.isdir(SHOTS):

@@ -36,7 +36,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.dont_write_bytecode = True         # nothing written into the source tree
@@ -44,12 +43,9 @@ os.environ["PGTZ"] = "UTC"             # psql, divertctl and divert-web count da
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from webtest import BIN, OPERATOR_USER, PORT, SQL_DIR, TMP, Client, Site, Tally, sql  # noqa: E402
 
-from selenium import webdriver  # noqa: E402
-from selenium.common.exceptions import (NoSuchElementException, StaleElementReferenceException,  # noqa: E402
-                                        TimeoutException, WebDriverException)
-from selenium.webdriver.chrome.service import Service  # noqa: E402
+from webpage import browser, quit_all, visible, wait  # noqa: E402
+from selenium.common.exceptions import WebDriverException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 t = Tally("web_report")
 site = Site(t)
@@ -67,7 +63,6 @@ WEEK = "from=%s&to=%s&by=day" % (FROM, TO)
 FIGURES = ["referrals", "referrals_by_pathway", "referrals_by_source_kind", "referrals_by_source", "decisions",
            "acceptance_by_tier", "waitlist", "intake", "exits", "length_of_stay", "capacity", "caseloads"]
 answers = []            # every body divert-web sent, for the personal-data check
-drivers = []
 
 # ---------------------------------------------------------------------------
 # The fixture (UTC). LEAD: hard cap 5, target 2, pacing margin 0.2, funded 4
@@ -417,34 +412,7 @@ LEAD_CHARTS = {
 }
 
 
-def browser(size):
-    options = webdriver.ChromeOptions()
-    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--disable-dev-shm-usage", "--lang=en-US", "--window-size=%d,%d" % size):
-        options.add_argument(arg)
-    options.add_argument("--user-data-dir=" + tempfile.mkdtemp(dir=TMP, prefix="chromium-"))
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-    driver.set_window_size(*size)
-    drivers.append(driver)
-    return driver
 
-
-def wait(driver, condition, seconds=10):
-    try:
-        return WebDriverWait(driver, seconds, poll_frequency=0.1,
-                             ignored_exceptions=(StaleElementReferenceException, NoSuchElementException)
-                             ).until(lambda d: condition(d))
-    except TimeoutException:
-        return None
-
-
-def visible(driver, css):
-    for el in driver.find_elements(By.CSS_SELECTOR, css):
-        if el.is_displayed():
-            return el
-    return None
 
 
 def shot(driver, name):
@@ -637,11 +605,7 @@ try:
     run()
     print("# took %.1f s" % (time.time() - started))
 finally:
-    for d in drivers:
-        try:
-            d.quit()
-        except WebDriverException:
-            pass
+    quit_all()
     site.stop_all()
     target = os.environ.get("DIVERT_SCREENSHOTS")
     if target and os.path.isdir(SHOTS):
