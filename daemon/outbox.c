@@ -17,9 +17,11 @@ typedef struct {
 
 struct _dv_outbox_t {
     zsock_t *router;
-    size_t limit;
+    size_t limit;               //  bytes waiting for one client
+    size_t total_limit;         //  bytes waiting for all of them
     zhashx_t *clients;          //  routing id (hex) -> s_client_t *
     size_t waiting;
+    size_t bytes;
 };
 
 static void
@@ -50,6 +52,7 @@ dv_outbox_new (zsock_t *router, size_t limit)
     assert (self);
     self->router = router;
     self->limit = limit;
+    self->total_limit = limit * 4;
     self->clients = zhashx_new ();
     zhashx_set_destructor (self->clients, (zhashx_destructor_fn *) s_client_destroy);
     zsock_set_router_mandatory (router, 1);
@@ -91,11 +94,13 @@ s_hold (dv_outbox_t *self, const char *key, zframe_t **routing_id_p, const char 
         zhashx_insert (self->clients, key, client);
     }
     size_t size = strlen (text);
-    if (client->bytes + size > self->limit) {
-        //  Reads nothing: what waits is lost (the client can ask again)
-        dv_log_warning ("a client has not read %zu replies (over %zu bytes): they are dropped",
-                        zlistx_size (client->replies) + 1, self->limit);
+    if (client->bytes + size > self->limit || self->bytes + size > self->total_limit) {
+        //  Reads nothing (or many such clients): what waits for this one is
+        //  lost (the client can ask again)
+        dv_log_warning ("a client has not read %zu replies (%zu bytes, %zu waiting for all): they are dropped",
+                        zlistx_size (client->replies) + 1, client->bytes + size, self->bytes + size);
         self->waiting -= zlistx_size (client->replies);
+        self->bytes -= client->bytes;
         zlistx_purge (client->replies);
         client->bytes = 0;
         zframe_destroy (routing_id_p);
@@ -108,6 +113,7 @@ s_hold (dv_outbox_t *self, const char *key, zframe_t **routing_id_p, const char 
     reply->text = strdup (text);
     zlistx_add_end (client->replies, reply);
     client->bytes += size;
+    self->bytes += size;
     self->waiting++;
 }
 
@@ -139,9 +145,11 @@ s_flush_client (dv_outbox_t *self, s_client_t *client)
             return false;
         if (rc == -1) {
             self->waiting -= zlistx_size (client->replies);
+            self->bytes -= client->bytes;
             return true;
         }
         client->bytes -= strlen (reply->text);
+        self->bytes -= strlen (reply->text);
         self->waiting--;
         zlistx_delete (client->replies, NULL);
     }

@@ -10,8 +10,10 @@
     waiting replies: it asks again on its new connection (status, replay).
 
     A client that reads nothing at all can't make the daemon hold replies
-    without end: past `limit` bytes waiting for one client, its waiting
-    replies are dropped and the log says how many (never what they said).
+    without end: past `limit` bytes waiting for one client, or 4 x `limit`
+    for all of them (many connections that read nothing), the waiting
+    replies of the client that would go past are dropped and the log says
+    how many (never what they said).
 */
 #ifndef DV_OUTBOX_H
 #define DV_OUTBOX_H
