@@ -4,12 +4,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define S_PREPARED_MAX 64        //  named statements kept per connection
+
 struct _dv_db_t {
     char *conninfo;
     char *application_name;
     PGconn *conn;
     char error [512];
     char sqlstate [6];
+    bool prepare;                   //  dv_db_prepare_statements
+    char *prepared [S_PREPARED_MAX];    //  SQL of statement "dv<i>" on this connection
+    size_t prepared_count;
 };
 
 static void
@@ -81,6 +86,42 @@ dv_db_disconnect (dv_db_t *self)
         PQfinish (self->conn);
         self->conn = NULL;
     }
+    //  Named statements belong to the connection
+    for (size_t i = 0; i < self->prepared_count; i++)
+        free (self->prepared [i]);
+    self->prepared_count = 0;
+}
+
+void
+dv_db_prepare_statements (dv_db_t *self, bool prepare)
+{
+    self->prepare = prepare;
+}
+
+//  The name of sql's prepared statement on this connection, preparing it the
+//  first time; NULL to run it unnamed (not preparing, no parameters, the
+//  cache full, or the server refused to prepare it: then the unnamed run
+//  says why).
+static const char *
+s_prepared (dv_db_t *self, const char *sql, int nparams, char *name, size_t size)
+{
+    if (!self->prepare || nparams == 0)
+        return NULL;
+    size_t i = 0;
+    while (i < self->prepared_count && strcmp (self->prepared [i], sql) != 0)
+        i++;
+    snprintf (name, size, "dv%zu", i);
+    if (i < self->prepared_count)
+        return name;
+    if (i == S_PREPARED_MAX)
+        return NULL;
+    PGresult *result = PQprepare (self->conn, name, sql, nparams, NULL);
+    bool prepared = result && PQresultStatus (result) == PGRES_COMMAND_OK;
+    PQclear (result);
+    if (!prepared)
+        return NULL;
+    self->prepared [self->prepared_count++] = strdup (sql);
+    return name;
 }
 
 bool
@@ -146,7 +187,10 @@ dv_db_exec (dv_db_t *self, const char *sql, int nparams, const char *const *para
         s_set_error (self, "not connected to the database");
         return NULL;
     }
-    PGresult *result = PQexecParams (self->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+    char name [16];
+    PGresult *result = s_prepared (self, sql, nparams, name, sizeof name)
+                     ? PQexecPrepared (self->conn, name, nparams, params, NULL, NULL, 0)
+                     : PQexecParams (self->conn, sql, nparams, NULL, params, NULL, NULL, 0);
     ExecStatusType status = result ? PQresultStatus (result) : PGRES_FATAL_ERROR;
     if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
         return result;
@@ -176,10 +220,17 @@ dv_db_pipeline (dv_db_t *self, size_t count, const dv_db_stmt_t *statements, PGr
         s_set_error (self, "not connected to the database");
         return -1;
     }
+    //  Prepared before the pipeline starts (once per connection)
+    char names [count][16];
+    for (size_t i = 0; i < count; i++)
+        if (!s_prepared (self, statements [i].sql, statements [i].nparams, names [i], sizeof names [i]))
+            names [i][0] = 0;
     bool sent = PQenterPipelineMode (self->conn) == 1;
     for (size_t i = 0; sent && i < count; i++)
-        sent = PQsendQueryParams (self->conn, statements [i].sql, statements [i].nparams, NULL,
-                                  statements [i].params, NULL, NULL, 0) == 1;
+        sent = (names [i][0] ? PQsendQueryPrepared (self->conn, names [i], statements [i].nparams,
+                                                    statements [i].params, NULL, NULL, 0)
+                             : PQsendQueryParams (self->conn, statements [i].sql, statements [i].nparams, NULL,
+                                                  statements [i].params, NULL, NULL, 0)) == 1;
     if (!sent || PQpipelineSync (self->conn) != 1) {
         s_set_error (self, PQerrorMessage (self->conn));
         dv_db_disconnect (self);

@@ -37,6 +37,13 @@ PGconn *
 //  or libpq's message when the connection failed.
 const char *
     dv_db_error (dv_db_t *self);
+//  From now on, statements with parameters are prepared once per connection
+//  (a named statement: the server parses and plans them once) and run
+//  prepared after that. For a connection that runs the same statements
+//  again and again (divertd's store); off by default.
+void
+    dv_db_prepare_statements (dv_db_t *self, bool prepare);
+
 //  The SQLSTATE of the last failed statement, or "" (e.g. "23514" check_violation).
 const char *
     dv_db_sqlstate (dv_db_t *self);

@@ -582,6 +582,7 @@ dv_store_actor (zsock_t *pipe, void *args)
     dv_store_args_t *store_args = (dv_store_args_t *) args;
     s_store_t self = { .pipe = pipe, .backoff_ms = S_BACKOFF_MIN_MS, .database_fd = -1 };
     self.db = dv_db_new (store_args->conninfo, "divertd");
+    dv_db_prepare_statements (self.db, true);       //  the same few statements, all day
     self.cache = dv_cache_new ();
     self.decided_by = strdup (store_args->decided_by);
     self.recheck_ms = store_args->recheck_ms > 0 ? store_args->recheck_ms : 60000;
