@@ -259,6 +259,14 @@ dv_cache_forget_staff (dv_cache_t *self)
         self->programs [i].staff_version = -1;
 }
 
+void
+dv_cache_forget (dv_cache_t *self)
+{
+    for (size_t i = 0; i < self->program_count; i++)
+        self->programs [i].waitlist_version = -1;
+    dv_cache_forget_staff (self);
+}
+
 int
 dv_cache_load_counts (dv_cache_t *self, dv_db_t *db)
 {

@@ -92,6 +92,12 @@ void
 void
     dv_cache_forget_staff (dv_cache_t *self);
 
+//  Forget every program's case managers and waitlist, so both are read again
+//  (a transaction that failed; a new connection, maybe to another server:
+//  after a failover its versions need not mean what the cached ones did).
+void
+    dv_cache_forget (dv_cache_t *self);
+
 //  Re-read every program's exits of the last 90 days and waitlist length.
 //  Returns 0 or -1.
 int

@@ -127,9 +127,7 @@ s_lifecycle (dv_db_t *db, dv_cache_t *cache, const char *decided_by, json_t *eve
     if (made < 0) {
         s_rollback (db);
         //  The cached waitlists may have lost expired entries: read them again
-        for (size_t i = 0; i < dv_cache_program_count (cache); i++)
-            dv_cache_program (cache, i)->waitlist_version = -1;
-        dv_cache_forget_staff (cache);
+        dv_cache_forget (cache);
     }
     PQclear (locked);
     PQclear (due);
@@ -306,9 +304,7 @@ s_promotion (dv_db_t *db, dv_cache_t *cache, const char *decided_by, const char 
     }
     if (result < 0) {
         s_rollback (db);
-        for (size_t i = 0; i < dv_cache_program_count (cache); i++)
-            dv_cache_program (cache, i)->waitlist_version = -1;
-        dv_cache_forget_staff (cache);
+        dv_cache_forget (cache);
     }
     for (size_t i = 0; i < program_count; i++)
         free (made [i]);

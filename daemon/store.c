@@ -232,6 +232,7 @@ s_connect (s_store_t *self)
         return;
     }
     PQclear (actor);
+    dv_cache_forget (self->cache);      //  maybe another server now (a promoted standby)
     self->backoff_ms = S_BACKOFF_MIN_MS;
     self->maintenance_due = self->maintenance_all = true;   //  whatever changed while we were away
     self->revocation_due = self->feed_due = true;

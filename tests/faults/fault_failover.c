@@ -287,10 +287,12 @@ s_switch (s_pair_t *pair, audit_t *audit, int number, bool rebuild)
 static bool
 s_promotion_resumes (audit_t *audit, int msecs)
 {
-    //  Someone waiting in LEAD (the load leaves LEAD full and people waiting;
-    //  if not, community referrals until one waits)
+    //  Someone waiting in LEAD whom one free place admits: tier 2 or 1 (a
+    //  tier 3 needs two, LEAD holds one ahead of pretrial). The load leaves
+    //  LEAD full and people waiting; if none of them is such, community
+    //  referrals until one waits.
     for (int i = 0; i < 40 && itest_sql_long (t, "SELECT count(*) FROM divert.waitlist_entry"
-                                                 " WHERE program = 'LEAD' AND state = 'open'") == 0; i++) {
+                                                 " WHERE program = 'LEAD' AND state = 'open' AND tier <= 2") == 0; i++) {
         size_t index = audit_referral (audit, "cmty", "community", "unsheltered");
         dv_client_t *client = audit_client (audit, "cmty", 0, 5000, 3);
         json_t *reply = dv_client_request (client, audit_request (audit, index));
