@@ -1,5 +1,6 @@
 /*  dv_config — divertd's ZPL config file and durations. See dv_config.h. */
 #include "dv_config.h"
+#include "dv_zpl.h"
 #include <czmq.h>
 #include <errno.h>
 #include <limits.h>
@@ -70,88 +71,19 @@ static const char *s_known [] = {
     NULL
 };
 
-static bool
-s_known_path (const char *path)
-{
-    for (int i = 0; s_known [i]; i++)
-        if (strcmp (s_known [i], path) == 0)
-            return true;
-    return false;
-}
-
-//  Walk the tree and refuse unknown keys (a misspelt key must not silently
-//  leave a default in place).
-static int
-s_check_keys (zconfig_t *node, const char *prefix, char *error, size_t size)
-{
-    for (zconfig_t *child = zconfig_child (node); child; child = zconfig_next (child)) {
-        char path [256];
-        snprintf (path, sizeof path, "%s%s%s", prefix, *prefix ? "/" : "", zconfig_name (child));
-        //  A name holding '/' ("divertd/intake = x" at the top) spells a known
-        //  path, but zconfig_get() looks it up level by level and never finds
-        //  it, so the value would be silently ignored (found by fuzzing).
-        if (strchr (zconfig_name (child), '/') || !s_known_path (path)) {
-            snprintf (error, size, "unknown setting '%s'", path);
-            return -1;
-        }
-        //  Likewise a setting or section given twice: zconfig_get() reads only
-        //  the first one (found by fuzzing). The earlier siblings are known and
-        //  distinct, so this loop is short.
-        for (zconfig_t *other = zconfig_child (node); other != child; other = zconfig_next (other))
-            if (strcmp (zconfig_name (other), zconfig_name (child)) == 0) {
-                snprintf (error, size, "'%s' is given twice", path);
-                return -1;
-            }
-        if (s_check_keys (child, path, error, size))
-            return -1;
-    }
-    return 0;
-}
-
-static int
-s_copy (zconfig_t *root, const char *path, char *target, size_t size, char *error, size_t esize)
-{
-    const char *value = zconfig_get (root, path, NULL);
-    if (!value)
-        return 0;
-    if (strlen (value) >= size) {
-        snprintf (error, esize, "'%s' is too long", path);
-        return -1;
-    }
-    snprintf (target, size, "%s", value);
-    return 0;
-}
-
-static int
-s_integer (zconfig_t *root, const char *path, int low, int high, int *target, char *error, size_t esize)
-{
-    const char *value = zconfig_get (root, path, NULL);
-    if (!value)
-        return 0;
-    char *end;
-    errno = 0;
-    long number = strtol (value, &end, 10);
-    if (errno || *end || end == value || number < low || number > high) {
-        snprintf (error, esize, "'%s' must be a whole number from %d to %d", path, low, high);
-        return -1;
-    }
-    *target = (int) number;
-    return 0;
-}
-
 static int
 s_load_values (dv_config_t *c, zconfig_t *root, char *e, size_t es)
 {
-    if (s_copy (root, "divertd/intake", c->intake, sizeof c->intake, e, es)
-    ||  s_copy (root, "divertd/decisions", c->decisions, sizeof c->decisions, e, es)
-    ||  s_copy (root, "divertd/server_cert", c->server_cert, sizeof c->server_cert, e, es)
-    ||  s_copy (root, "divertd/log", c->log, sizeof c->log, e, es)
-    ||  s_copy (root, "divertd/log_level", c->log_level, sizeof c->log_level, e, es)
-    ||  s_copy (root, "divertd/purge", c->purge, sizeof c->purge, e, es)
-    ||  s_copy (root, "database/conninfo", c->conninfo, sizeof c->conninfo, e, es)
-    ||  s_integer (root, "divertd/max_message_size", 1024, 16 * 1024 * 1024, &c->max_message_size, e, es)
-    ||  s_integer (root, "divertd/batch_max", 1, 10000, &c->batch_max, e, es)
-    ||  s_integer (root, "divertd/queue_max", 1, 1000000, &c->queue_max, e, es))
+    if (dv_zpl_copy (root, "divertd/intake", c->intake, sizeof c->intake, e, es)
+    ||  dv_zpl_copy (root, "divertd/decisions", c->decisions, sizeof c->decisions, e, es)
+    ||  dv_zpl_copy (root, "divertd/server_cert", c->server_cert, sizeof c->server_cert, e, es)
+    ||  dv_zpl_copy (root, "divertd/log", c->log, sizeof c->log, e, es)
+    ||  dv_zpl_copy (root, "divertd/log_level", c->log_level, sizeof c->log_level, e, es)
+    ||  dv_zpl_copy (root, "divertd/purge", c->purge, sizeof c->purge, e, es)
+    ||  dv_zpl_copy (root, "database/conninfo", c->conninfo, sizeof c->conninfo, e, es)
+    ||  dv_zpl_integer (root, "divertd/max_message_size", 1024, 16 * 1024 * 1024, &c->max_message_size, e, es)
+    ||  dv_zpl_integer (root, "divertd/batch_max", 1, 10000, &c->batch_max, e, es)
+    ||  dv_zpl_integer (root, "divertd/queue_max", 1, 1000000, &c->queue_max, e, es))
         return -1;
     const char *recheck = zconfig_get (root, "divertd/waitlist_recheck", NULL);
     if (recheck) {
@@ -193,7 +125,7 @@ s_apply (dv_config_t *config, zconfig_t **root_p, const char *source,
 {
     char problem [512] = "";
     dv_config_t loaded = *config;
-    int rc = s_check_keys (*root_p, "", problem, sizeof problem);
+    int rc = dv_zpl_check_keys (*root_p, "", s_known, problem, sizeof problem);
     if (rc == 0)
         rc = s_load_values (&loaded, *root_p, problem, sizeof problem);
     zconfig_destroy (root_p);

@@ -11,6 +11,7 @@
 */
 #include "web.h"
 #include "dv_config.h"
+#include "dv_zpl.h"
 #include "dv_client.h"
 
 #include <czmq.h>
@@ -57,61 +58,6 @@ static const char *s_known [] = {
     "database", "database/conninfo",
     NULL
 };
-
-static int
-s_check_keys (zconfig_t *node, const char *prefix, char *error, size_t size)
-{
-    for (zconfig_t *child = zconfig_child (node); child; child = zconfig_next (child)) {
-        char path [256];
-        snprintf (path, sizeof path, "%s%s%s", prefix, *prefix ? "/" : "", zconfig_name (child));
-        bool known = false;
-        for (int i = 0; s_known [i] && !known; i++)
-            known = streq (s_known [i], path);
-        if (strchr (zconfig_name (child), '/') || !known) {
-            snprintf (error, size, "unknown setting '%s'", path);
-            return -1;
-        }
-        for (zconfig_t *other = zconfig_child (node); other != child; other = zconfig_next (other))
-            if (streq (zconfig_name (other), zconfig_name (child))) {
-                snprintf (error, size, "'%s' is given twice", path);
-                return -1;
-            }
-        if (s_check_keys (child, path, error, size))
-            return -1;
-    }
-    return 0;
-}
-
-static int
-s_copy (zconfig_t *root, const char *path, char *target, size_t size, char *error, size_t esize)
-{
-    const char *value = zconfig_get (root, path, NULL);
-    if (!value)
-        return 0;
-    if (strlen (value) >= size) {
-        snprintf (error, esize, "'%s' is too long", path);
-        return -1;
-    }
-    snprintf (target, size, "%s", value);
-    return 0;
-}
-
-static int
-s_integer (zconfig_t *root, const char *path, int low, int high, int *target, char *error, size_t esize)
-{
-    const char *value = zconfig_get (root, path, NULL);
-    if (!value)
-        return 0;
-    char *end;
-    errno = 0;
-    long number = strtol (value, &end, 10);
-    if (errno || *end || end == value || number < low || number > high) {
-        snprintf (error, esize, "'%s' must be a whole number from %d to %d", path, low, high);
-        return -1;
-    }
-    *target = (int) number;
-    return 0;
-}
 
 static int
 s_duration (zconfig_t *root, const char *path, int64_t low, int64_t *target, char *error, size_t esize)
@@ -258,30 +204,30 @@ s_daemons (web_config_t *c, char *e, size_t es)
 static int
 s_load_values (web_config_t *c, zconfig_t *root, char *e, size_t es)
 {
-    if (s_copy (root, "divert-web/listen", c->listen, sizeof c->listen, e, es)
-    ||  s_copy (root, "divert-web/tls_cert", c->tls_cert, sizeof c->tls_cert, e, es)
-    ||  s_copy (root, "divert-web/tls_key", c->tls_key, sizeof c->tls_key, e, es)
-    ||  s_copy (root, "divert-web/static_dir", c->static_dir, sizeof c->static_dir, e, es)
+    if (dv_zpl_copy (root, "divert-web/listen", c->listen, sizeof c->listen, e, es)
+    ||  dv_zpl_copy (root, "divert-web/tls_cert", c->tls_cert, sizeof c->tls_cert, e, es)
+    ||  dv_zpl_copy (root, "divert-web/tls_key", c->tls_key, sizeof c->tls_key, e, es)
+    ||  dv_zpl_copy (root, "divert-web/static_dir", c->static_dir, sizeof c->static_dir, e, es)
     ||  s_boolean (root, "divert-web/trusted_proxy", &c->trusted_proxy, e, es)
     ||  s_duration (root, "divert-web/session_idle", 1000, &c->session_idle_ms, e, es)
     ||  s_duration (root, "divert-web/session_max", 1000, &c->session_max_ms, e, es)
-    ||  s_integer (root, "divert-web/login_user_failures", 1, 1000, &c->login_user_failures, e, es)
-    ||  s_integer (root, "divert-web/login_address_failures", 1, 100000, &c->login_address_failures, e, es)
+    ||  dv_zpl_integer (root, "divert-web/login_user_failures", 1, 1000, &c->login_user_failures, e, es)
+    ||  dv_zpl_integer (root, "divert-web/login_address_failures", 1, 100000, &c->login_address_failures, e, es)
     ||  s_duration (root, "divert-web/login_window", 1000, &c->login_window_ms, e, es)
     ||  s_duration (root, "divert-web/login_lockout", 1000, &c->login_lockout_ms, e, es)
-    ||  s_integer (root, "divert-web/max_body", 1024, 1024 * 1024, &c->max_body, e, es)
-    ||  s_integer (root, "divert-web/max_connections", 4, 10000, &c->max_connections, e, es)
-    ||  s_integer (root, "divert-web/db_connections", 1, 64, &c->db_connections, e, es)
-    ||  s_copy (root, "divert-web/log", c->log, sizeof c->log, e, es)
-    ||  s_copy (root, "divert-web/log_level", c->log_level, sizeof c->log_level, e, es)
-    ||  s_copy (root, "divert-web/metrics", c->metrics, sizeof c->metrics, e, es)
-    ||  s_copy (root, "divert/intake", c->intake, sizeof c->intake, e, es)
-    ||  s_copy (root, "divert/decisions", c->decisions, sizeof c->decisions, e, es)
-    ||  s_copy (root, "divert/keys", c->keys, sizeof c->keys, e, es)
-    ||  s_copy (root, "divert/monitor_cert", c->monitor_cert, sizeof c->monitor_cert, e, es)
-    ||  s_copy (root, "divert/cms_cert", c->cms_cert, sizeof c->cms_cert, e, es)
+    ||  dv_zpl_integer (root, "divert-web/max_body", 1024, 1024 * 1024, &c->max_body, e, es)
+    ||  dv_zpl_integer (root, "divert-web/max_connections", 4, 10000, &c->max_connections, e, es)
+    ||  dv_zpl_integer (root, "divert-web/db_connections", 1, 64, &c->db_connections, e, es)
+    ||  dv_zpl_copy (root, "divert-web/log", c->log, sizeof c->log, e, es)
+    ||  dv_zpl_copy (root, "divert-web/log_level", c->log_level, sizeof c->log_level, e, es)
+    ||  dv_zpl_copy (root, "divert-web/metrics", c->metrics, sizeof c->metrics, e, es)
+    ||  dv_zpl_copy (root, "divert/intake", c->intake, sizeof c->intake, e, es)
+    ||  dv_zpl_copy (root, "divert/decisions", c->decisions, sizeof c->decisions, e, es)
+    ||  dv_zpl_copy (root, "divert/keys", c->keys, sizeof c->keys, e, es)
+    ||  dv_zpl_copy (root, "divert/monitor_cert", c->monitor_cert, sizeof c->monitor_cert, e, es)
+    ||  dv_zpl_copy (root, "divert/cms_cert", c->cms_cert, sizeof c->cms_cert, e, es)
     ||  s_duration (root, "divert/timeout", 100, &c->divert_timeout_ms, e, es)
-    ||  s_copy (root, "database/conninfo", c->conninfo, sizeof c->conninfo, e, es))
+    ||  dv_zpl_copy (root, "database/conninfo", c->conninfo, sizeof c->conninfo, e, es))
         return -1;
     if (!streq (c->log, "auto") && !streq (c->log, "journal") && !streq (c->log, "stderr")) {
         snprintf (e, es, "'divert-web/log' must be auto, journal or stderr");
@@ -331,7 +277,7 @@ web_config_load (web_config_t *config, const char *path, char *error, size_t siz
     }
     char problem [512] = "";
     web_config_t loaded = *config;
-    int rc = s_check_keys (root, "", problem, sizeof problem);
+    int rc = dv_zpl_check_keys (root, "", s_known, problem, sizeof problem);
     if (rc == 0)
         rc = s_load_values (&loaded, root, problem, sizeof problem);
     zconfig_destroy (&root);

@@ -34,7 +34,7 @@ esac
 sources_for() {
     case $1 in
         request) echo common/dv_request.c common/dv_reply.c ;;
-        config)  echo common/dv_config.c ;;
+        config)  echo common/dv_config.c common/dv_zpl.c ;;
     esac
 }
 
