@@ -185,16 +185,23 @@ dv_cache_sync_waitlist (dv_cache_t *self, dv_db_t *db, dv_cached_program_t *prog
     return 0;
 }
 
-char *
-dv_cache_staff_known (dv_cache_t *self)
+int
+dv_cache_sync_staff (dv_cache_t *self, dv_db_t *db, dv_cached_program_t *program, int64_t version)
 {
-    json_t *known = json_object ();
-    for (size_t i = 0; i < self->program_count; i++)
-        if (self->programs [i].staff_version >= 0)
-            json_object_set_new (known, self->programs [i].policy.name, json_integer (self->programs [i].staff_version));
-    char *text = json_dumps (known, JSON_COMPACT);
-    json_decref (known);
-    return text;
+    if (program->staff_version == version && version >= 0)
+        return 0;
+    char programs [80];
+    snprintf (programs, sizeof programs, "{\"%s\"}", program->policy.name);
+    const char *params [] = { programs, "{}" };
+    PGresult *rows = dv_db_exec (db, "SELECT program, id, name, caseload, last_assigned_us, staff_version"
+                                     " FROM divert.program_case_managers($1::text[], $2::jsonb)", 2, params);
+    if (!rows) {
+        program->staff_version = -1;
+        return -1;
+    }
+    dv_cache_take_staff (self, rows);
+    PQclear (rows);
+    return 0;
 }
 
 //  Rows of program_case_managers(): (program, id, name, caseload,

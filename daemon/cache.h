@@ -9,8 +9,8 @@
     programs and reads their generation and waitlist versions under the lock
     (program_lock); a policy of another generation is reloaded and the batch
     decided again, a waitlist of another version is reloaded before it is
-    used, and the case managers of a program whose staff version is not the
-    cache's are read again in the same round trip (program_case_managers).
+    used, and so are the case managers of a program whose staff version is
+    not the cache's (program_case_managers).
     After a COMMIT the cache keeps the case managers as the transaction's
     decisions left them only when the database says nobody else changed
     them (staff_base); a transaction that fails marks what it touched stale.
@@ -63,10 +63,12 @@ dv_cached_program_t *
 int
     dv_cache_sync_waitlist (dv_cache_t *self, dv_db_t *db, dv_cached_program_t *program, int64_t version);
 
-//  The staff versions the cache has, as program_case_managers() takes them:
-//  {"LEAD": 17, ...} (programs not loaded are left out). Caller frees.
-char *
-    dv_cache_staff_known (dv_cache_t *self);
+//  Read one program's active case managers again (program_case_managers)
+//  unless the cache has them at `version` (program_lock's staff_version, read
+//  under the program's lock). Returns 0, or -1 (database error: the staff is
+//  marked stale).
+int
+    dv_cache_sync_staff (dv_cache_t *self, dv_db_t *db, dv_cached_program_t *program, int64_t version);
 
 //  The rows of program_case_managers(): each program read replaces its case
 //  managers and staff version.

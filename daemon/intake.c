@@ -9,7 +9,7 @@
 #define S_POLICY_TRIES 3        //  a policy that changes under a batch: reload, decide again
 
 //  Statements of round trip 1, in order (results [S_...]).
-enum { S_BEGIN, S_PROGRAMS, S_SOURCES, S_CMS, S_LOOKUP, S_IDS, S_READS };
+enum { S_BEGIN, S_PROGRAMS, S_SOURCES, S_LOOKUP, S_IDS, S_READS };
 
 typedef struct {
     dv_db_t *db;
@@ -91,17 +91,13 @@ s_read (s_intake_t *self)
     json_decref (keys);
     char n [16];
     snprintf (n, sizeof n, "%zu", self->count);
-    char *known = dv_cache_staff_known (self->cache);
     const char *programs [] = { self->programs }, *sources [] = { self->sources };
-    const char *staff [] = { self->programs, known };
     const char *lookup [] = { keys_text }, *ids [] = { n };
     dv_db_stmt_t statements [S_READS] = {
         [S_BEGIN] = { "BEGIN", 0, NULL },
-        [S_PROGRAMS] = { "SELECT name, policy_version, waitlist_open, waitlist_version, generation, now_us"
-                         " FROM divert.program_lock($1::text[])", 1, programs },
+        [S_PROGRAMS] = { "SELECT name, policy_version, waitlist_open, waitlist_version, generation, now_us,"
+                         " staff_version FROM divert.program_lock($1::text[])", 1, programs },
         [S_SOURCES] = { "SELECT id, last_seq, revoked FROM divert.source_lock($1::text[])", 1, sources },
-        [S_CMS] = { "SELECT program, id, name, caseload, last_assigned_us, staff_version"
-                    " FROM divert.program_case_managers($1::text[], $2::jsonb)", 2, staff },
         [S_LOOKUP] = { "SELECT ord, earlier_digest, earlier_reply, person_id, enrolled_program, waitlist_id,"
                        " waitlist_program, waitlist_tier, waitlist_score FROM divert.intake_lookup($1::jsonb)",
                        1, lookup },
@@ -109,29 +105,28 @@ s_read (s_intake_t *self)
     };
     int rc = dv_db_pipeline (self->db, S_READS, statements, self->results);
     free (keys_text);
-    free (known);
     return rc;
 }
 
-//  The locked programs: the generation the cache must have, their waitlists
-//  synced, and the snapshot built. Returns 1 when the cache's policy is
+//  The locked programs: the generation the cache must have, their case
+//  managers and waitlists synced, and the snapshot built. Returns 1 when the cache's policy is
 //  stale (reload and decide again), 0 when ready, -1 on a database error.
 static int
 s_snapshot (s_intake_t *self)
 {
-    PGresult *locked = self->results [S_PROGRAMS], *cms = self->results [S_CMS];
+    PGresult *locked = self->results [S_PROGRAMS];
     int rows = PQntuples (locked);
     if (rows == 0 || s_int64 (locked, 0, 4) != dv_cache_generation (self->cache))
         return 1;
     self->snapshot = dv_cache_snapshot (self->cache, s_int64 (locked, 0, 5));
-    dv_cache_take_staff (self->cache, cms);
     for (int row = 0; row < rows; row++) {
         const char *name = PQgetvalue (locked, row, 0);
         dv_cached_program_t *cached = dv_cache_program_named (self->cache, name);
         dv_snap_program_t *program = dv_snapshot_program_named (self->snapshot, name);
-        if (!cached || !program || cached->staff_version < 0)
+        if (!cached || !program)
             return 1;
-        if (dv_cache_sync_waitlist (self->cache, self->db, cached, s_int64 (locked, row, 3)) != 0)
+        if (dv_cache_sync_staff (self->cache, self->db, cached, s_int64 (locked, row, 6)) != 0
+        ||  dv_cache_sync_waitlist (self->cache, self->db, cached, s_int64 (locked, row, 3)) != 0)
             return -1;
         dv_cache_lock_program (cached, program, (int) s_int64 (locked, row, 2));
     }

@@ -3,8 +3,10 @@
 
     Round trip 1, pipelined: BEGIN; lock the programs the batch is routed to
     (in name order) and its sources (divert.program_lock, source_lock); read
-    those programs' case managers, what the database knows of each
-    referral's ids and person (intake_lookup), and ids for new rows. Then,
+    what the database knows of each referral's ids and person
+    (intake_lookup), and ids for new rows. A program whose case managers or
+    waitlist changed since the cache read them (program_lock's versions)
+    has them read again (cache.h). Then,
     in C: the snapshot (snapshot.h) from the cache (cache.h) and those rows,
     a verdict for each referral (dv_decide_referral), the writes and the
     replies (record.h). Round trip 2, pipelined: divert.record(), COMMIT.

@@ -202,8 +202,8 @@ s_promote (dv_snapshot_t *snapshot, dv_promotion_t **made, size_t *made_count, c
     return total;
 }
 
-//  The snapshot of the locked programs with a waitlist: case managers (the
-//  cache's, read again where stale) and synced waitlists.
+//  The snapshot of the locked programs with a waitlist: case managers and
+//  waitlists (the cache's, read again where stale).
 static dv_snapshot_t *
 s_promotion_snapshot (dv_db_t *db, dv_cache_t *cache, PGresult *locked)
 {
@@ -215,22 +215,17 @@ s_promotion_snapshot (dv_db_t *db, dv_cache_t *cache, PGresult *locked)
             s_array_add (programs, sizeof programs, PQgetvalue (locked, row, 0));
     if (!*programs)
         return NULL;
-    char *known = dv_cache_staff_known (cache);
-    const char *params [] = { programs, known };
-    PGresult *cms = dv_db_exec (db, "SELECT program, id, name, caseload, last_assigned_us, staff_version"
-                                    " FROM divert.program_case_managers($1::text[], $2::jsonb)", 2, params);
-    free (known);
-    if (!cms)
-        return NULL;
-    dv_cache_take_staff (cache, cms);
-    PQclear (cms);
     dv_snapshot_t *snapshot = dv_cache_snapshot (cache, s_int64 (locked, 0, 5));
     for (int row = 0; row < PQntuples (locked); row++) {
         const char *name = PQgetvalue (locked, row, 0);
         dv_cached_program_t *cached = dv_cache_program_named (cache, name);
         dv_snap_program_t *program = dv_snapshot_program_named (snapshot, name);
-        if (!cached || !program || s_int64 (locked, row, 2) == 0 || cached->staff_version < 0)
+        if (!cached || !program || s_int64 (locked, row, 2) == 0)
             continue;
+        if (dv_cache_sync_staff (cache, db, cached, s_int64 (locked, row, 6)) != 0) {
+            dv_snapshot_destroy (&snapshot);
+            return NULL;
+        }
         dv_cache_sync_waitlist (cache, db, cached, s_int64 (locked, row, 3));
         dv_cache_lock_program (cached, program, (int) s_int64 (locked, row, 2));
     }
@@ -251,7 +246,7 @@ s_promotion (dv_db_t *db, dv_cache_t *cache, const char *decided_by, const char 
     const char *params [] = { programs };
     dv_db_stmt_t statements [2] = {
         { "BEGIN", 0, NULL },
-        { "SELECT name, policy_version, waitlist_open, waitlist_version, generation, now_us"
+        { "SELECT name, policy_version, waitlist_open, waitlist_version, generation, now_us, staff_version"
           " FROM divert.program_lock($1::text[])", 1, params }
     };
     PGresult *results [2];

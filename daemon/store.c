@@ -14,6 +14,8 @@
 #define S_HEALTH_MS 1000            //  idle connection check, so `ping` tells the truth
 #define S_REVOCATION_MS 15000       //  re-read revoked keys at least this often (protocol: 60 s)
 #define S_PURGE_MS 86400000         //  purge = daily
+#define S_FEED_MS 10                //  the enrollment feed is read this long after it is due:
+                                    //  one read for the batches of that time, not one each
 
 typedef struct {
     zsock_t *pipe;
@@ -38,6 +40,7 @@ typedef struct {
     char maintenance_programs [4096];
     bool revocation_due;
     bool feed_due;
+    int feed_timer;                 //  zloop timer id of the coming feed read; 0 when none
     bool purge_due;                 //  purge = daily: at start, then on the purge timer
     //  What the server was last told
     char waitlists [256];
@@ -344,8 +347,24 @@ s_purge (s_store_t *self)
     json_decref (run);
 }
 
+//  The feed read that s_work scheduled.
+static int
+s_on_feed_timer (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop; (void) timer_id;
+    s_store_t *self = (s_store_t *) arg;
+    self->feed_timer = 0;
+    if (dv_db_connected (self->db) && self->feed_due) {
+        s_publish_feed (self);
+        s_settle (self);
+    }
+    return 0;
+}
+
 //  Everything due, while the connection is up: revocations first (the
-//  security-relevant change), then maintenance, then the feed.
+//  security-relevant change), then maintenance; the feed S_FEED_MS later
+//  (a burst's batches commit every few milliseconds, each NOTIFYing: their
+//  events are read and published together, off the next batch's way).
 static void
 s_work (s_store_t *self)
 {
@@ -353,8 +372,13 @@ s_work (s_store_t *self)
         s_read_revoked (self);
     if (dv_db_connected (self->db) && self->maintenance_due)
         s_maintain (self);
-    if (dv_db_connected (self->db) && self->feed_due)
-        s_publish_feed (self);
+    if (dv_db_connected (self->db) && self->feed_due && !self->feed_timer) {
+        self->feed_timer = zloop_timer (self->loop, S_FEED_MS, 1, s_on_feed_timer, self);
+        if (self->feed_timer < 0) {     //  no timer to be had: read it now
+            self->feed_timer = 0;
+            s_publish_feed (self);
+        }
+    }
     if (dv_db_connected (self->db) && self->purge_due)
         s_purge (self);
     s_settle (self);

@@ -970,6 +970,7 @@ typedef struct {
     int slot;
     pthread_t thread;
     atomic_int stop;
+    bool stopped;               //  audit_cms_stop ran (the thread is joined)
     pthread_mutex_t lock;
     zlistx_t *changes;          //  audit_change_t *
     zhashx_t *walked;           //  referral ids whose walk began
@@ -1095,10 +1096,14 @@ audit_cms_start (itest_t *t, int slot)
 }
 
 //  Stop the stream, then send every unanswered change once more (as the
-//  system would): it is applied now, or answered as replayed.
+//  system would): it is applied now, or answered as replayed. Once: a
+//  scenario may stop it before audit_finish does.
 AUDIT_FN void
 audit_cms_stop (audit_cms_t *self)
 {
+    if (self->stopped)
+        return;
+    self->stopped = true;
     atomic_store (&self->stop, 1);
     pthread_join (self->thread, NULL);
     dv_client_t *client = itest_client (self->t, "records", self->slot);

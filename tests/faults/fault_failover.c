@@ -282,11 +282,31 @@ s_switch (s_pair_t *pair, audit_t *audit, int number, bool rebuild)
     }
 }
 
-//  After the switch, with the load stopped: free a slot on the new primary
-//  and see a waitlisted referral promoted by divertd within `msecs`.
+//  Wait (up to 10 s) until divertd's promotions settle: none for 500 ms.
+//  After a switch its reconnect pass promotes whom the load's exits made
+//  room for; until then LEAD may hold nobody and still have people waiting.
+static void
+s_promotions_settle (void)
+{
+    long seen = -1;
+    int64_t since = zclock_mono (), began = since;
+    while (zclock_mono () - since < 500 && zclock_mono () - began < 10000) {
+        long now = itest_sql_long (t, "SELECT count(*) FROM divert.decision_event WHERE reason = 'accepted_from_waitlist'");
+        if (now != seen) {
+            seen = now;
+            since = zclock_mono ();
+        }
+        zclock_sleep (50);
+    }
+}
+
+//  After the switch, with the load and the enrollment changes stopped: free
+//  a slot on the new primary and see a waitlisted referral promoted by
+//  divertd within `msecs`.
 static bool
 s_promotion_resumes (audit_t *audit, int msecs)
 {
+    s_promotions_settle ();
     //  Someone waiting in LEAD whom one free place admits: tier 2 or 1 (a
     //  tier 3 needs two, LEAD holds one ahead of pretrial). The load leaves
     //  LEAD full and people waiting; if none of them is such, community
@@ -300,20 +320,29 @@ s_promotion_resumes (audit_t *audit, int msecs)
         json_decref (reply);
         dv_client_destroy (&client);
     }
+    s_promotions_settle ();
     long before = itest_sql_long (t, "SELECT count(*) FROM divert.decision_event WHERE reason = 'accepted_from_waitlist'");
     char *id = itest_sql_value (t,
         "SELECT r.referral_id FROM divert.referral r JOIN divert.enrollment e ON e.referral_id = r.id"
         " WHERE e.status <> 'exited' AND e.program = 'LEAD' ORDER BY e.id LIMIT 1");
-    if (!id || before < 0)
+    if (!id || before < 0) {
+        printf ("# %6ld ms no open LEAD enrollment to discharge (%s), or the count failed (%ld)\n",
+                audit_ms (), id ? id : "none", before);
+        printf ("#   LEAD now: %ld open enrollments, %ld waiting (%ld of tier 1 or 2)\n",
+                itest_sql_long (t, "SELECT count(*) FROM divert.enrollment WHERE program = 'LEAD' AND status <> 'exited'"),
+                itest_sql_long (t, "SELECT count(*) FROM divert.waitlist_entry WHERE program = 'LEAD' AND state = 'open'"),
+                itest_sql_long (t, "SELECT count(*) FROM divert.waitlist_entry WHERE program = 'LEAD' AND state = 'open'"
+                                   " AND tier <= 2"));
+        free (id);
         return false;
-    //  Whatever divertd's reconnect pass could promote is promoted by now
-    zclock_sleep (500);
-    before = itest_sql_long (t, "SELECT count(*) FROM divert.decision_event WHERE reason = 'accepted_from_waitlist'");
+    }
     int64_t freed = zclock_mono ();
     int rc = itest_ctl (t, "discharge %s --reason moved >/dev/null", id);
     free (id);
-    if (rc != 0)
+    if (rc != 0) {
+        printf ("# %6ld ms divertctl discharge failed (exit %d)\n", audit_ms (), rc);
         return false;
+    }
     long after = before;
     while (after <= before && zclock_mono () - freed < msecs) {
         zclock_sleep (50);
@@ -367,6 +396,7 @@ s_scenario (bool sync)
         CHECKF (audit_wait_progress (audit, before, AUDIT_SIZE (60, 300), 60000),
                 "no progress after the switch (%ld decided)", audit_decided (audit) - before);
         audit_loadset_stop (&load);
+        audit_cms_stop (changes);       //  its exits would free places too
         CHECKF (s_promotion_resumes (audit, 8000),
                 "%s: no promotion from the waitlist after a slot was freed on the new primary", label);
         CHECK (audit_daemon_alive (t, 0));

@@ -124,7 +124,8 @@ if [ "$PROFILE" = 1 ]; then
     psql -qc "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'"
     tests/harness/pg.sh stop "$WORK/pg"
     tests/harness/pg.sh start "$WORK/pg" "$PORT"
-    psql -qc "ALTER SYSTEM SET pg_stat_statements.track = 'all'" -c "SELECT pg_reload_conf()" >/dev/null
+    psql -qc "ALTER SYSTEM SET pg_stat_statements.track = 'all'" \
+         -c "ALTER SYSTEM SET pg_stat_statements.track_planning = on" -c "SELECT pg_reload_conf()" >/dev/null
 fi
 PGDATA_DIR=$(psql -Atc 'SHOW data_directory')
 say "divert bench: synchronous_commit = $(psql -Atc 'SHOW synchronous_commit'), fsync = $(psql -Atc 'SHOW fsync')," \
@@ -286,7 +287,8 @@ if [ "$PROFILE" = 1 ]; then
     say ""; say "== pg_stat_statements: top statements by total time during the burst =="
     psql -d "$SCENARIO" -P pager=off -c "
         SELECT round(total_exec_time::numeric, 0) AS total_ms, calls,
-               round(mean_exec_time::numeric, 3) AS mean_ms, rows,
+               round(mean_exec_time::numeric, 3) AS mean_ms, rows, plans,
+               round(total_plan_time::numeric, 0) AS plan_ms,
                left(regexp_replace(query, '\s+', ' ', 'g'), 110) AS query
           FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 20"
     daemon_stop

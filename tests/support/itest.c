@@ -141,6 +141,13 @@ itest_sql_long (itest_t *self, const char *sql)
 }
 
 const char *
+itest_sql_error (itest_t *self)
+{
+    const char *error = dv_db_error (self->db);
+    return error ? error : "";
+}
+
+const char *
 itest_cert (itest_t *self, const char *id)
 {
     snprintf (self->cert, sizeof self->cert, "%s/%s.cert", self->tmp, id);

@@ -33,6 +33,9 @@ char *
     itest_sql_value (itest_t *self, const char *sql);
 long
     itest_sql_long (itest_t *self, const char *sql);
+//  The error of the last failed statement (primary message), "" if none.
+const char *
+    itest_sql_error (itest_t *self);
 
 //  Register a source / monitor with divertctl; its cert is DIVERT_TMP/<id>.cert.
 void
