@@ -1055,3 +1055,36 @@ dv_subscriber_recv (dv_subscriber_t *self, int msecs, char **topic_p)
     s_set_error ("interrupted");
     return NULL;
 }
+
+void
+dv_subscriber_run (dv_subscriber_t *self, const dv_subscriber_loop_t *loop)
+{
+    int64_t heard = zclock_mono ();     //  the last event or progress, for timeout_ms
+    int64_t quiet = heard;              //  the last event or on_quiet
+    bool several = dv_subscriber_endpoint_count (self) > 1;
+    while (!*loop->finished && !dv_interrupted ()) {
+        int wait = loop->slice_ms;
+        if (loop->timeout_ms > 0) {
+            int64_t left = heard + loop->timeout_ms - zclock_mono ();
+            if (left <= 0)
+                break;
+            if (left < wait)
+                wait = (int) left;
+        }
+        json_t *event = dv_subscriber_recv (self, wait, NULL);
+        long long progress = *loop->progress;
+        if (event) {
+            heard = quiet = zclock_mono ();
+            loop->on_event (loop->arg, event);
+            json_decref (event);
+        }
+        else
+        if (several && zclock_mono () - quiet >= loop->quiet_ms) {
+            loop->on_quiet (loop->arg);
+            quiet = zclock_mono ();
+        }
+        loop->after (loop->arg);
+        if (*loop->progress != progress)
+            heard = zclock_mono ();
+    }
+}

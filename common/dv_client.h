@@ -192,6 +192,28 @@ int
 int
     dv_subscriber_moves (dv_subscriber_t *self);
 
+//  A watch loop over a subscriber, as divert-watch and `divert-cms watch`
+//  run it: each event goes to on_event; with several endpoints, after
+//  quiet_ms without one, on_quiet (ask the daemons, which notices one that
+//  is gone); after every wait, after (follow a move, fill a gap). Waits are
+//  cut in slices of slice_ms, so a move is followed soon. It returns on
+//  SIGINT/SIGTERM, when *finished turns true, or when timeout_ms (> 0)
+//  passes without an event and without *progress (a count the callbacks
+//  raise, e.g. of events printed) changing.
+typedef struct {
+    int slice_ms;
+    int timeout_ms;
+    int quiet_ms;
+    void (*on_event) (void *arg, json_t *event);
+    void (*on_quiet) (void *arg);
+    void (*after) (void *arg);
+    const long long *progress;
+    const bool *finished;
+    void *arg;
+} dv_subscriber_loop_t;
+void
+    dv_subscriber_run (dv_subscriber_t *self, const dv_subscriber_loop_t *loop);
+
 //  Whether a CURVE connection to the endpoint in use is open, and how many
 //  were made since the subscriber was created (one more after each
 //  reconnect), as of the last dv_subscriber_recv() (which reads the

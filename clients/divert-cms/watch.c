@@ -36,7 +36,6 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define FILL_LIMIT  500         //  events per `enrollments` request (the most)
 #define SLICE_MS    250         //  how often the loop looks for a move
@@ -164,8 +163,9 @@ s_failed (watch_t *self, int status)
 //  `assigned` event, for its referral), then print it.
 
 static void
-s_live (watch_t *self, json_t *event)
+s_live (void *arg, json_t *event)
 {
+    watch_t *self = (watch_t *) arg;
     if (strcmp (cms_str (event, "type"), "enrollment_event") != 0
     ||  strcmp (cms_str (event, "program"), self->program) != 0)
         return;                 //  e.g. enrollment.LEAD2 matches enrollment.LEAD
@@ -196,8 +196,9 @@ s_live (watch_t *self, json_t *event)
 //  answers is left for the next, and s_follow moves the subscriber too.
 
 static void
-s_probe (watch_t *self)
+s_probe (void *arg)
 {
+    watch_t *self = (watch_t *) arg;
     if (self->last >= 0) {
         s_failed (self, s_fill (self, self->last, LLONG_MAX, -1));
         return;
@@ -215,8 +216,9 @@ s_probe (watch_t *self)
 //  (which can move the client again: a few rounds at most).
 
 static void
-s_follow (watch_t *self)
+s_follow (void *arg)
 {
+    watch_t *self = (watch_t *) arg;
     dv_client_t *client = self->cms->client;
     for (int round = 0; round < 3 && !self->finished && !dv_interrupted (); round++) {
         int index = dv_subscriber_endpoint_index (self->subscriber);
@@ -237,51 +239,16 @@ s_follow (watch_t *self)
     }
 }
 
-//  Milliseconds on the monotonic clock.
-
-static long long
-s_now_ms (void)
-{
-    struct timespec now;
-    clock_gettime (CLOCK_MONOTONIC, &now);
-    return (long long) now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
-
-//  Receive and print live events until done. The wait is cut in slices,
-//  so a move is followed soon.
+//  Receive and print live events until done.
 
 static void
 s_run (watch_t *self)
 {
-    int timeout = self->cms->options->timeout_ms;
-    long long heard = s_now_ms ();      //  the last event, for --timeout-ms
-    long long quiet = heard;            //  the last event or probe
-    bool several = dv_subscriber_endpoint_count (self->subscriber) > 1;
-    while (!self->finished && !dv_interrupted ()) {
-        int wait = SLICE_MS;
-        if (timeout > 0) {
-            long long left = heard + timeout - s_now_ms ();
-            if (left <= 0)
-                break;          //  --timeout-ms passed
-            if (left < wait)
-                wait = (int) left;
-        }
-        json_t *event = dv_subscriber_recv (self->subscriber, wait, NULL);
-        long long printed = self->printed;
-        if (event) {
-            heard = quiet = s_now_ms ();
-            s_live (self, event);
-            json_decref (event);
-        }
-        else
-        if (several && s_now_ms () - quiet >= self->cms->options->timeout) {
-            s_probe (self);
-            quiet = s_now_ms ();
-        }
-        s_follow (self);
-        if (self->printed != printed)
-            heard = s_now_ms ();
-    }
+    dv_subscriber_loop_t loop = {
+        SLICE_MS, self->cms->options->timeout_ms, self->cms->options->timeout, s_live, s_probe, s_follow,
+        &self->printed, &self->finished, self
+    };
+    dv_subscriber_run (self->subscriber, &loop);
 }
 
 int

@@ -34,7 +34,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #ifndef DIVERT_VERSION
 #   define DIVERT_VERSION "unknown"
@@ -434,8 +433,9 @@ s_replay (watch_t *self, const char *source, long long since, long long until)
 //  A live event: fill the gap before it, then print it.
 
 static void
-s_live (watch_t *self, json_t *event)
+s_live (void *arg, json_t *event)
 {
+    watch_t *self = (watch_t *) arg;
     if (!s_wanted (self, event))
         return;
     const char *source = s_str (event, "source_id");
@@ -488,8 +488,9 @@ s_catch_up (watch_t *self)
 //  (s_follow then moves the subscriber too).
 
 static void
-s_probe (watch_t *self)
+s_probe (void *arg)
 {
+    watch_t *self = (watch_t *) arg;
     if (json_object_size (self->last) > 0 || self->options->since >= 0) {
         s_catch_up (self);
         return;
@@ -509,8 +510,9 @@ s_probe (watch_t *self)
 //  replayed. (A replay can move the client again: a few rounds at most.)
 
 static void
-s_follow (watch_t *self)
+s_follow (void *arg)
 {
+    watch_t *self = (watch_t *) arg;
     for (int round = 0; round < 3 && !self->finished && !dv_interrupted (); round++) {
         int index = dv_subscriber_endpoint_index (self->subscriber);
         if (dv_subscriber_moves (self->subscriber) != self->moves) {
@@ -542,50 +544,16 @@ s_watch_destroy (watch_t *self)
     free (self->intake);
 }
 
-//  Milliseconds on the monotonic clock.
-
-static long long
-s_now_ms (void)
-{
-    struct timespec now;
-    clock_gettime (CLOCK_MONOTONIC, &now);
-    return (long long) now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
-
 //  Receive and print live events until done; returns the exit status.
-//  The wait is cut in slices, so a move is followed soon.
 
 static int
 s_run (watch_t *self)
 {
-    long long heard = s_now_ms ();     //  the last event, for --timeout-ms
-    long long quiet = heard;            //  the last event or probe
-    bool several = dv_subscriber_endpoint_count (self->subscriber) > 1;
-    while (!self->finished && !dv_interrupted ()) {
-        int wait = SLICE_MS;
-        if (self->options->timeout_ms > 0) {
-            long long left = heard + self->options->timeout_ms - s_now_ms ();
-            if (left <= 0)
-                break;          //  --timeout-ms passed
-            if (left < wait)
-                wait = (int) left;
-        }
-        json_t *event = dv_subscriber_recv (self->subscriber, wait, NULL);
-        long long printed = self->printed;
-        if (event) {
-            heard = quiet = s_now_ms ();
-            s_live (self, event);
-            json_decref (event);
-        }
-        else
-        if (several && s_now_ms () - quiet >= self->options->timeout) {
-            s_probe (self);
-            quiet = s_now_ms ();
-        }
-        s_follow (self);
-        if (self->printed != printed)
-            heard = s_now_ms ();
-    }
+    dv_subscriber_loop_t loop = {
+        SLICE_MS, self->options->timeout_ms, self->options->timeout, s_live, s_probe, s_follow,
+        &self->printed, &self->finished, self
+    };
+    dv_subscriber_run (self->subscriber, &loop);
     return 0;
 }
 

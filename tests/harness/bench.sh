@@ -213,10 +213,13 @@ promote() {         # COUNT LABEL: in the running daemon's database
         --cert "$WORK/monitor.cert" --program CO-LEAD --count "$1" --label "$2" --tsv "$RESULTS" \
         || say "  ($2: a promotion did not arrive; see above)"
 }
-scenario_db() {     # NAME SQL: a copy of the site with SQL applied, vacuumed and checkpointed
+scenario_db() {     # NAME SQL: a copy of the site with SQL applied, vacuumed and checkpointed,
+                    # and on disk: the kernel's writeback of a big load (hist1M: 2.5 GB)
+                    # would otherwise slow the WAL flushes of the runs that follow
     createdb -T divert "$1"
     [ -n "$2" ] && load "$1" "$2"
     psql -d "$1" -qc "VACUUM ANALYZE" -c "CHECKPOINT"
+    sync
 }
 warm_up() { intake 16 16 1000 "warm-up ($1)" "$WORK/spd.cert" >/dev/null; }
 
