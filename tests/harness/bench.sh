@@ -65,7 +65,9 @@
 #   default base; BENCH_PROFILE_LOAD=idle: 2,000 referrals one at a time instead) with
 #     - pg_stat_statements preloaded on the bench cluster (track = all, so the
 #       statements inside divert's PL/pgSQL functions show): the top statements
-#       by total time are printed after the burst;
+#       by total time are printed after the burst, with how often each was
+#       planned, and per call the shared buffers it read (not in
+#       shared_buffers) and dirtied and the WAL it wrote;
 #     - divertd at log level debug, whose per-batch timings (snapshot, decide,
 #       record, commit) are averaged and printed;
 #     - `perf record -e cpu-clock` (a software clock: this VM has no hardware
@@ -292,7 +294,10 @@ if [ "$PROFILE" = 1 ]; then
         SELECT round(total_exec_time::numeric, 0) AS total_ms, calls,
                round(mean_exec_time::numeric, 3) AS mean_ms, rows, plans,
                round(total_plan_time::numeric, 0) AS plan_ms,
-               left(regexp_replace(query, '\s+', ' ', 'g'), 110) AS query
+               round(shared_blks_read::numeric / greatest(calls, 1), 1) AS rd_per_call,
+               round(shared_blks_dirtied::numeric / greatest(calls, 1), 1) AS dirtied_per_call,
+               round(wal_bytes::numeric / greatest(calls, 1)) AS wal_b_per_call,
+               left(regexp_replace(query, '\s+', ' ', 'g'), 70) AS query
           FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 20"
     daemon_stop
     say "profile done in $(elapsed) s"
