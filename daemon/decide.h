@@ -34,13 +34,15 @@
                              waitlist entry past its time-to-live (maintenance.c)
       dv_decide_withdraw     a source's withdrawal (referrals.c)
     What PostgreSQL enforces, whoever writes (it decides nothing else):
-      008 s_enrollment_caseload (statement-level, replacing 001's row
-          trigger), 001 s_case_manager_cap: no case manager above the hard
-          cap, ever
+      015 s_enrollment_caseload (statement-level, 008's made cheaper; it
+          replaced 001's row trigger): only active case managers of the
+          enrollment's program; 001 s_case_manager_cap: no case manager
+          above the hard cap, ever
       005 waitlist_expires_at: a waitlist entry's expiry under the current TTL
       007 enrollment_change, enrollment_transfer: a case-management system's
-          (or an operator's) changes to an enrollment; 008 s_enrollment_feed
-          refuses any transition outside the table and records every change
+          (or an operator's) changes to an enrollment; 015 s_enrollment_feed
+          (008's) refuses any transition outside the table and records
+          every change
 */
 #ifndef DV_DECIDE_H
 #define DV_DECIDE_H
