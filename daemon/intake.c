@@ -109,8 +109,9 @@ s_read (s_intake_t *self)
 }
 
 //  The locked programs: the generation the cache must have, their case
-//  managers and waitlists synced, and the snapshot built. Returns 1 when the cache's policy is
-//  stale (reload and decide again), 0 when ready, -1 on a database error.
+//  managers and waitlists synced, and the snapshot built. Returns 1 when the
+//  cache's policy is stale (reload and decide again), 0 when ready, -1 on a
+//  database error.
 static int
 s_snapshot (s_intake_t *self)
 {

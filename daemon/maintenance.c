@@ -207,13 +207,10 @@ s_promote (dv_snapshot_t *snapshot, dv_promotion_t **made, size_t *made_count, c
 static dv_snapshot_t *
 s_promotion_snapshot (dv_db_t *db, dv_cache_t *cache, PGresult *locked)
 {
-    if (!PQntuples (locked))
-        return NULL;
-    char programs [4096] = "";
+    bool waiting = false;
     for (int row = 0; row < PQntuples (locked); row++)
-        if (s_int64 (locked, row, 2) > 0)
-            s_array_add (programs, sizeof programs, PQgetvalue (locked, row, 0));
-    if (!*programs)
+        waiting = waiting || s_int64 (locked, row, 2) > 0;
+    if (!waiting)
         return NULL;
     dv_snapshot_t *snapshot = dv_cache_snapshot (cache, s_int64 (locked, 0, 5));
     for (int row = 0; row < PQntuples (locked); row++) {
