@@ -1,5 +1,6 @@
 /*  dv_config — divertd's ZPL config file and durations. See dv_config.h. */
 #include "dv_config.h"
+#include "dv_log.h"
 #include "dv_zpl.h"
 #include <czmq.h>
 #include <errno.h>
@@ -101,12 +102,11 @@ s_load_values (dv_config_t *c, zconfig_t *root, char *e, size_t es)
             return -1;
         }
     }
-    if (strcmp (c->log, "auto") && strcmp (c->log, "journal") && strcmp (c->log, "stderr")) {
+    if (!dv_log_mode_known (c->log)) {
         snprintf (e, es, "'divertd/log' must be auto, journal or stderr");
         return -1;
     }
-    if (strcmp (c->log_level, "debug") && strcmp (c->log_level, "info")
-    &&  strcmp (c->log_level, "notice") && strcmp (c->log_level, "warning")) {
+    if (dv_log_level (c->log_level) < 0) {
         snprintf (e, es, "'divertd/log_level' must be debug, info, notice or warning");
         return -1;
     }

@@ -40,6 +40,19 @@ dv_log_init (const char *ident, const char *mode, int max_priority)
         s_journal = s_stderr_is_journal ();
 }
 
+int
+dv_log_level (const char *name)
+{
+    return strcmp (name, "debug") == 0 ? LOG_DEBUG : strcmp (name, "info") == 0 ? LOG_INFO
+         : strcmp (name, "notice") == 0 ? LOG_NOTICE : strcmp (name, "warning") == 0 ? LOG_WARNING : -1;
+}
+
+bool
+dv_log_mode_known (const char *mode)
+{
+    return strcmp (mode, "auto") == 0 || strcmp (mode, "journal") == 0 || strcmp (mode, "stderr") == 0;
+}
+
 static const char *
 s_level_name (int priority)
 {

@@ -8,6 +8,7 @@
 #ifndef DV_LOG_H
 #define DV_LOG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <syslog.h>
 
@@ -25,6 +26,15 @@ typedef struct {
 //  (LOG_DEBUG..LOG_EMERG) are dropped.
 void
     dv_log_init (const char *ident, const char *mode, int max_priority);
+
+//  The priority of a level a configuration may name (debug, info, notice,
+//  warning), or -1 for any other name.
+int
+    dv_log_level (const char *name);
+
+//  Whether dv_log_init takes this mode (auto, journal, stderr).
+bool
+    dv_log_mode_known (const char *mode);
 
 void
     dv_log_fields (int priority, const dv_log_fields_t *fields, const char *format, ...)

@@ -260,18 +260,10 @@ dv_cache_commit_staff (dv_cached_program_t *cached, const dv_snap_program_t *dec
 }
 
 void
-dv_cache_forget_staff (dv_cache_t *self)
-{
-    for (size_t i = 0; i < self->program_count; i++)
-        self->programs [i].staff_version = -1;
-}
-
-void
 dv_cache_forget (dv_cache_t *self)
 {
     for (size_t i = 0; i < self->program_count; i++)
-        self->programs [i].waitlist_version = -1;
-    dv_cache_forget_staff (self);
+        self->programs [i].waitlist_version = self->programs [i].staff_version = -1;
 }
 
 int

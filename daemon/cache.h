@@ -90,10 +90,6 @@ void
     dv_cache_commit_staff (dv_cached_program_t *cached, const dv_snap_program_t *decided,
                            int64_t staff_version, int64_t staff_base);
 
-//  Forget the case managers of every program (a transaction that failed).
-void
-    dv_cache_forget_staff (dv_cache_t *self);
-
 //  Forget every program's case managers and waitlist, so both are read again
 //  (a transaction that failed; a new connection, maybe to another server:
 //  after a failover its versions need not mean what the cached ones did).

@@ -27,13 +27,6 @@ s_usage (FILE *out)
         "The database comes from database/conninfo or libpq's PG* environment.\n");
 }
 
-static int
-s_log_level (const char *name)
-{
-    return streq (name, "debug") ? LOG_DEBUG : streq (name, "notice") ? LOG_NOTICE
-         : streq (name, "warning") ? LOG_WARNING : LOG_INFO;
-}
-
 int
 main (int argc, char *argv [])
 {
@@ -67,7 +60,7 @@ main (int argc, char *argv [])
         dv_log_error ("cannot start: %s", error);
         return DV_EXIT_CONFIG;
     }
-    dv_log_init ("divertd", config.log, s_log_level (config.log_level));
+    dv_log_init ("divertd", config.log, dv_log_level (config.log_level));
     //  divertd handles its own signals (server.c); CZMQ's handler would
     //  stop the loop without answering what is in flight.
     zsys_handler_set (NULL);

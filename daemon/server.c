@@ -671,10 +671,7 @@ s_reload (dv_server_t *self)
         self->config.batch_max = fresh.batch_max;
         self->config.queue_max = fresh.queue_max;
         self->config.waitlist_recheck_ms = fresh.waitlist_recheck_ms;
-        dv_log_init ("divertd", fresh.log,
-                     streq (fresh.log_level, "debug") ? LOG_DEBUG :
-                     streq (fresh.log_level, "notice") ? LOG_NOTICE :
-                     streq (fresh.log_level, "warning") ? LOG_WARNING : LOG_INFO);
+        dv_log_init ("divertd", fresh.log, dv_log_level (fresh.log_level));
         dv_log_notice ("configuration reloaded");
     }
     sd_notify (0, "READY=1");

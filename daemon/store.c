@@ -372,13 +372,8 @@ s_work (s_store_t *self)
         s_read_revoked (self);
     if (dv_db_connected (self->db) && self->maintenance_due)
         s_maintain (self);
-    if (dv_db_connected (self->db) && self->feed_due && !self->feed_timer) {
+    if (dv_db_connected (self->db) && self->feed_due && !self->feed_timer)
         self->feed_timer = zloop_timer (self->loop, S_FEED_MS, 1, s_on_feed_timer, self);
-        if (self->feed_timer < 0) {     //  no timer to be had: read it now
-            self->feed_timer = 0;
-            s_publish_feed (self);
-        }
-    }
     if (dv_db_connected (self->db) && self->purge_due)
         s_purge (self);
     s_settle (self);

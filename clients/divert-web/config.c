@@ -11,6 +11,7 @@
 */
 #include "web.h"
 #include "dv_config.h"
+#include "dv_log.h"
 #include "dv_zpl.h"
 #include "dv_client.h"
 
@@ -229,12 +230,11 @@ s_load_values (web_config_t *c, zconfig_t *root, char *e, size_t es)
     ||  s_duration (root, "divert/timeout", 100, &c->divert_timeout_ms, e, es)
     ||  dv_zpl_copy (root, "database/conninfo", c->conninfo, sizeof c->conninfo, e, es))
         return -1;
-    if (!streq (c->log, "auto") && !streq (c->log, "journal") && !streq (c->log, "stderr")) {
+    if (!dv_log_mode_known (c->log)) {
         snprintf (e, es, "'divert-web/log' must be auto, journal or stderr");
         return -1;
     }
-    if (!streq (c->log_level, "debug") && !streq (c->log_level, "info")
-    &&  !streq (c->log_level, "notice") && !streq (c->log_level, "warning")) {
+    if (dv_log_level (c->log_level) < 0) {
         snprintf (e, es, "'divert-web/log_level' must be debug, info, notice or warning");
         return -1;
     }

@@ -30,13 +30,6 @@ s_usage (FILE *out)
         "dashboard and user administration (see divert-web(8)).\n");
 }
 
-static int
-s_log_level (const char *name)
-{
-    return streq (name, "debug") ? LOG_DEBUG : streq (name, "notice") ? LOG_NOTICE
-         : streq (name, "warning") ? LOG_WARNING : LOG_INFO;
-}
-
 //  Whether the database answers (and has the schema this build knows).
 static bool
 s_database_ready (web_t *web)
@@ -152,7 +145,7 @@ main (int argc, char *argv [])
         dv_log_error ("cannot start: %s", error);
         return WEB_EX_CONFIG;
     }
-    dv_log_init ("divert-web", config.log, s_log_level (config.log_level));
+    dv_log_init ("divert-web", config.log, dv_log_level (config.log_level));
     if (web_auth_init (2) != 0) {
         dv_log_error ("cannot start: libsodium cannot be initialised");
         return 1;

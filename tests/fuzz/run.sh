@@ -34,7 +34,7 @@ esac
 sources_for() {
     case $1 in
         request) echo common/dv_request.c common/dv_reply.c ;;
-        config)  echo common/dv_config.c common/dv_zpl.c ;;
+        config)  echo common/dv_config.c common/dv_zpl.c common/dv_log.c ;;
     esac
 }
 
@@ -56,8 +56,8 @@ fail_all() {
 
 CC=${FUZZ_CC:-clang}
 command -v "$CC" >/dev/null || fail_all "$CC not found (apt-get install clang libclang-rt-14-dev)"
-PKG_CFLAGS=$(pkg-config --cflags libczmq jansson) || fail_all "pkg-config: libczmq/jansson missing"
-PKG_LIBS=$(pkg-config --libs libczmq libzmq jansson) || fail_all "pkg-config: libczmq/libzmq/jansson missing"
+PKG_CFLAGS=$(pkg-config --cflags libczmq jansson libsystemd) || fail_all "pkg-config: libczmq/jansson/libsystemd missing"
+PKG_LIBS=$(pkg-config --libs libczmq libzmq jansson libsystemd) || fail_all "pkg-config: libczmq/libzmq/jansson/libsystemd missing"
 VERSION=$(sed -n 's/^VERSION *:= *//p' Makefile)
 mkdir -p "$OUT/crashes" "$OUT/logs" "$OUT/corpus"
 
