@@ -282,6 +282,13 @@ s_switch (s_pair_t *pair, audit_t *audit, int number, bool rebuild)
     }
 }
 
+//  How many decisions so far were promotions from a waitlist.
+static long
+s_promoted (void)
+{
+    return itest_sql_long (t, "SELECT count(*) FROM divert.decision_event WHERE reason = 'accepted_from_waitlist'");
+}
+
 //  Wait (up to 10 s) until divertd's promotions settle: none for 500 ms.
 //  After a switch its reconnect pass promotes whom the load's exits made
 //  room for; until then LEAD may hold nobody and still have people waiting.
@@ -291,7 +298,7 @@ s_promotions_settle (void)
     long seen = -1;
     int64_t since = zclock_mono (), began = since;
     while (zclock_mono () - since < 500 && zclock_mono () - began < 10000) {
-        long now = itest_sql_long (t, "SELECT count(*) FROM divert.decision_event WHERE reason = 'accepted_from_waitlist'");
+        long now = s_promoted ();
         if (now != seen) {
             seen = now;
             since = zclock_mono ();
@@ -321,7 +328,7 @@ s_promotion_resumes (audit_t *audit, int msecs)
         dv_client_destroy (&client);
     }
     s_promotions_settle ();
-    long before = itest_sql_long (t, "SELECT count(*) FROM divert.decision_event WHERE reason = 'accepted_from_waitlist'");
+    long before = s_promoted ();
     char *id = itest_sql_value (t,
         "SELECT r.referral_id FROM divert.referral r JOIN divert.enrollment e ON e.referral_id = r.id"
         " WHERE e.status <> 'exited' AND e.program = 'LEAD' ORDER BY e.id LIMIT 1");
@@ -346,7 +353,7 @@ s_promotion_resumes (audit_t *audit, int msecs)
     long after = before;
     while (after <= before && zclock_mono () - freed < msecs) {
         zclock_sleep (50);
-        after = itest_sql_long (t, "SELECT count(*) FROM divert.decision_event WHERE reason = 'accepted_from_waitlist'");
+        after = s_promoted ();
     }
     printf ("# %6ld ms a slot freed on the new primary: %ld promoted from the waitlist after %lld ms\n",
             audit_ms (), after - before, (long long) (zclock_mono () - freed));
