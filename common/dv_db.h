@@ -12,7 +12,7 @@
 #include <jansson.h>
 
 //  The schema version this build knows: the number of sql/NNN_*.sql files.
-#define DV_SCHEMA_VERSION 15
+#define DV_SCHEMA_VERSION 16
 
 typedef struct _dv_db_t dv_db_t;
 

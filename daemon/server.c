@@ -340,9 +340,13 @@ s_set_revoked (dv_server_t *self, const char *text)
 }
 
 //  One message of the store (store.h), each with its handler.
+//  The next batch goes to the store first, so the store decides it while
+//  this one's replies and events go out.
 static void
 s_store_done (dv_server_t *self, dv_batch_t *batch)
 {
+    self->store_busy = false;
+    s_dispatch (self);
     dv_metrics_batch (self->metrics, batch->count);
     for (size_t i = 0; i < batch->count; i++) {
         dv_job_t *job = batch->jobs [i];
@@ -352,8 +356,6 @@ s_store_done (dv_server_t *self, dv_batch_t *batch)
         s_count_reply (self, job);
     }
     s_publish (self, batch->events);
-    self->store_busy = false;
-    s_dispatch (self);
 }
 
 static void
