@@ -292,6 +292,12 @@ dv_db_command (dv_db_t *self, const char *sql)
     return 0;
 }
 
+int64_t
+dv_db_int64 (const PGresult *result, int row, int column)
+{
+    return PQgetisnull (result, row, column) ? 0 : strtoll (PQgetvalue (result, row, column), NULL, 10);
+}
+
 json_t *
 dv_db_json (dv_db_t *self, const char *sql, int nparams, const char *const *params)
 {

@@ -8,6 +8,7 @@
 #define DV_DB_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <libpq-fe.h>
 #include <jansson.h>
 
@@ -79,6 +80,10 @@ int
 //  Returns the JSON (caller decrefs) or NULL with dv_db_error().
 json_t *
     dv_db_json (dv_db_t *self, const char *sql, int nparams, const char *const *params);
+
+//  A result's value as an integer; NULL is 0.
+int64_t
+    dv_db_int64 (const PGresult *result, int row, int column);
 
 //  The schema version recorded by divertctl migrate: 0 when divert is not
 //  installed in this database, -1 on error.

@@ -159,10 +159,11 @@ dv_cache_program_named (dv_cache_t *self, const char *name)
     return NULL;
 }
 
-int
-dv_cache_sync_waitlist (dv_cache_t *self, dv_db_t *db, dv_cached_program_t *program, int64_t version)
+//  Load one program's open waitlist unless the cache has `version` already.
+//  Returns 0, or -1 (database error: the list is marked stale).
+static int
+s_sync_waitlist (dv_db_t *db, dv_cached_program_t *program, int64_t version)
 {
-    (void) self;
     if (program->waitlist_version == version && version >= 0)
         return 0;
     const char *params [] = { program->policy.name };
@@ -185,59 +186,56 @@ dv_cache_sync_waitlist (dv_cache_t *self, dv_db_t *db, dv_cached_program_t *prog
     return 0;
 }
 
-int
-dv_cache_sync_staff (dv_cache_t *self, dv_db_t *db, dv_cached_program_t *program, int64_t version)
+//  Read one program's active case managers again (program_case_managers)
+//  unless the cache has them at `version`. Its rows: (id, name, caseload,
+//  last_assigned_us, staff_version), in id order; a program without any is
+//  one row with id NULL, for the version. Returns 0, or -1 (database error:
+//  the staff is marked stale).
+static int
+s_sync_staff (dv_db_t *db, dv_cached_program_t *program, int64_t version)
 {
     if (program->staff_version == version && version >= 0)
         return 0;
-    char programs [80];
-    snprintf (programs, sizeof programs, "{\"%s\"}", program->policy.name);
-    const char *params [] = { programs, "{}" };
-    PGresult *rows = dv_db_exec (db, "SELECT program, id, name, caseload, last_assigned_us, staff_version"
-                                     " FROM divert.program_case_managers($1::text[], $2::jsonb)", 2, params);
+    const char *params [] = { program->policy.name };
+    PGresult *rows = dv_db_exec (db, "SELECT id, name, caseload, last_assigned_us, staff_version"
+                                     " FROM divert.program_case_managers($1)", 1, params);
     if (!rows) {
         program->staff_version = -1;
         return -1;
     }
-    dv_cache_take_staff (self, rows);
+    s_free_staff (program);
+    int count = PQntuples (rows);
+    program->cms = calloc ((size_t) count + 1, sizeof (dv_cm_t));
+    program->cm_names = calloc ((size_t) count + 1, sizeof (char *));
+    for (int row = 0; row < count; row++) {
+        if (PQgetisnull (rows, row, 0))
+            continue;
+        program->cms [program->cm_count] = (dv_cm_t) {
+            strdup (PQgetvalue (rows, row, 0)), atoi (PQgetvalue (rows, row, 2)),
+            strtoll (PQgetvalue (rows, row, 3), NULL, 10)
+        };
+        program->cm_names [program->cm_count++] = strdup (PQgetvalue (rows, row, 1));
+    }
+    program->staff_version = count ? strtoll (PQgetvalue (rows, 0, 4), NULL, 10) : version;
     PQclear (rows);
     return 0;
 }
 
-//  Rows of program_case_managers(): (program, id, name, caseload,
-//  last_assigned_us, staff_version); per program a first row with id NULL.
-void
-dv_cache_take_staff (dv_cache_t *self, PGresult *rows)
+int
+dv_cache_lock (dv_cache_t *self, dv_db_t *db, dv_snapshot_t *snapshot, PGresult *locked, int row)
 {
-    int count = PQntuples (rows);
-    for (int row = 0; row < count; ) {
-        dv_cached_program_t *program = dv_cache_program_named (self, PQgetvalue (rows, row, 0));
-        int first = row + 1, last = first;
-        while (last < count && !PQgetisnull (rows, last, 1))
-            last++;
-        if (program) {
-            s_free_staff (program);
-            size_t n = (size_t) (last - first);
-            program->cms = calloc (n + 1, sizeof (dv_cm_t));
-            program->cm_names = calloc (n + 1, sizeof (char *));
-            for (int c = first; c < last; c++, program->cm_count++) {
-                program->cms [program->cm_count] = (dv_cm_t) {
-                    strdup (PQgetvalue (rows, c, 1)), atoi (PQgetvalue (rows, c, 3)),
-                    strtoll (PQgetvalue (rows, c, 4), NULL, 10)
-                };
-                program->cm_names [program->cm_count] = strdup (PQgetvalue (rows, c, 2));
-            }
-            program->staff_version = strtoll (PQgetvalue (rows, row, 5), NULL, 10);
-        }
-        row = last;
-    }
-}
-
-void
-dv_cache_lock_program (dv_cached_program_t *cached, dv_snap_program_t *program, int waitlist_open)
-{
+    const char *name = PQgetvalue (locked, row, DV_LOCKED_NAME);
+    dv_cached_program_t *cached = dv_cache_program_named (self, name);
+    dv_snap_program_t *program = dv_snapshot_program_named (snapshot, name);
+    if (!cached || !program)
+        return 1;
+    if (s_sync_staff (db, cached, dv_db_int64 (locked, row, DV_LOCKED_STAFF_VERSION)) != 0
+    ||  s_sync_waitlist (db, cached, dv_db_int64 (locked, row, DV_LOCKED_WAITLIST_VERSION)) != 0)
+        return -1;
+    //  The snapshot borrows the cached case managers' strings until they are read again
     dv_snap_program_lock (program, cached->cms, (const char *const *) cached->cm_names, cached->cm_count,
-                          waitlist_open);
+                          (int) dv_db_int64 (locked, row, DV_LOCKED_WAITLIST_OPEN));
+    return 0;
 }
 
 void

@@ -58,28 +58,25 @@ dv_cached_program_t *
 dv_cached_program_t *
     dv_cache_program_named (dv_cache_t *self, const char *name);
 
-//  Load one program's open waitlist unless the cache has `version` already.
-//  Returns 0, or -1 (database error: the list is marked stale).
+//  program_lock's rows as divertd reads them (sql/015), one home for its
+//  columns: DV_LOCKED_* are their indexes.
+#define DV_PROGRAM_LOCK_SQL "SELECT name, policy_version, waitlist_open, waitlist_version, generation, now_us," \
+                            " staff_version FROM divert.program_lock($1::text[])"
+enum {
+    DV_LOCKED_NAME, DV_LOCKED_POLICY_VERSION, DV_LOCKED_WAITLIST_OPEN, DV_LOCKED_WAITLIST_VERSION,
+    DV_LOCKED_GENERATION, DV_LOCKED_NOW_US, DV_LOCKED_STAFF_VERSION
+};
+
+//  The program of program_lock's row `row`, made current and locked in the
+//  snapshot: its case managers (program_case_managers) and open waitlist
+//  read again unless the cache has them at the versions read under the
+//  lock, then the snapshot's program locked with them (it borrows the case
+//  managers' strings until they are read again) and the waitlist length.
+//  Returns 0; 1 when the cache or the snapshot does not know the program
+//  (its policy is stale); -1 on a database error (what failed is marked
+//  stale).
 int
-    dv_cache_sync_waitlist (dv_cache_t *self, dv_db_t *db, dv_cached_program_t *program, int64_t version);
-
-//  Read one program's active case managers again (program_case_managers)
-//  unless the cache has them at `version` (program_lock's staff_version, read
-//  under the program's lock). Returns 0, or -1 (database error: the staff is
-//  marked stale).
-int
-    dv_cache_sync_staff (dv_cache_t *self, dv_db_t *db, dv_cached_program_t *program, int64_t version);
-
-//  The rows of program_case_managers(): each program read replaces its case
-//  managers and staff version.
-void
-    dv_cache_take_staff (dv_cache_t *self, PGresult *rows);
-
-//  Lock the snapshot's program with the cached case managers (the snapshot
-//  borrows their strings until the next dv_cache_take_staff) and the
-//  waitlist length read under the lock.
-void
-    dv_cache_lock_program (dv_cached_program_t *cached, dv_snap_program_t *program, int waitlist_open);
+    dv_cache_lock (dv_cache_t *self, dv_db_t *db, dv_snapshot_t *snapshot, PGresult *locked, int row);
 
 //  After a COMMIT that left the program's staff at staff_version, bumped
 //  first from staff_base: when staff_base is the version the transaction

@@ -24,12 +24,6 @@ typedef struct {
     char sources [2048];          //  {"spd"}: the senders
 } s_intake_t;
 
-static int64_t
-s_int64 (PGresult *result, int row, int column)
-{
-    return PQgetisnull (result, row, column) ? 0 : strtoll (PQgetvalue (result, row, column), NULL, 10);
-}
-
 static const char *
 s_text (PGresult *result, int row, int column)
 {
@@ -95,8 +89,7 @@ s_read (s_intake_t *self)
     const char *lookup [] = { keys_text }, *ids [] = { n };
     dv_db_stmt_t statements [S_READS] = {
         [S_BEGIN] = { "BEGIN", 0, NULL },
-        [S_PROGRAMS] = { "SELECT name, policy_version, waitlist_open, waitlist_version, generation, now_us,"
-                         " staff_version FROM divert.program_lock($1::text[])", 1, programs },
+        [S_PROGRAMS] = { DV_PROGRAM_LOCK_SQL, 1, programs },
         [S_SOURCES] = { "SELECT id, last_seq, revoked FROM divert.source_lock($1::text[])", 1, sources },
         [S_LOOKUP] = { "SELECT ord, earlier_digest, earlier_reply, person_id, enrolled_program, waitlist_id,"
                        " waitlist_program, waitlist_tier, waitlist_score FROM divert.intake_lookup($1::jsonb)",
@@ -117,19 +110,13 @@ s_snapshot (s_intake_t *self)
 {
     PGresult *locked = self->results [S_PROGRAMS];
     int rows = PQntuples (locked);
-    if (rows == 0 || s_int64 (locked, 0, 4) != dv_cache_generation (self->cache))
+    if (rows == 0 || dv_db_int64 (locked, 0, DV_LOCKED_GENERATION) != dv_cache_generation (self->cache))
         return 1;
-    self->snapshot = dv_cache_snapshot (self->cache, s_int64 (locked, 0, 5));
+    self->snapshot = dv_cache_snapshot (self->cache, dv_db_int64 (locked, 0, DV_LOCKED_NOW_US));
     for (int row = 0; row < rows; row++) {
-        const char *name = PQgetvalue (locked, row, 0);
-        dv_cached_program_t *cached = dv_cache_program_named (self->cache, name);
-        dv_snap_program_t *program = dv_snapshot_program_named (self->snapshot, name);
-        if (!cached || !program)
-            return 1;
-        if (dv_cache_sync_staff (self->cache, self->db, cached, s_int64 (locked, row, 6)) != 0
-        ||  dv_cache_sync_waitlist (self->cache, self->db, cached, s_int64 (locked, row, 3)) != 0)
-            return -1;
-        dv_cache_lock_program (cached, program, (int) s_int64 (locked, row, 2));
+        int ready = dv_cache_lock (self->cache, self->db, self->snapshot, locked, row);
+        if (ready != 0)
+            return ready;
     }
     return 0;
 }
@@ -142,15 +129,15 @@ s_lookups (s_intake_t *self)
     self->lookups = calloc (self->count + 1, sizeof (dv_lookup_t));
     self->earlier = calloc (self->count + 1, sizeof (json_t *));
     for (int row = 0; row < PQntuples (result) && (size_t) row < self->count; row++) {
-        size_t i = (size_t) s_int64 (result, row, 0) - 1;
+        size_t i = (size_t) dv_db_int64 (result, row, 0) - 1;
         if (i >= self->count)
             continue;
         const char *reply = s_text (result, row, 2);
         self->earlier [i] = reply ? json_loads (reply, 0, NULL) : NULL;
         self->lookups [i] = (dv_lookup_t) {
-            s_text (result, row, 1), self->earlier [i], s_int64 (result, row, 3), s_text (result, row, 4),
-            s_int64 (result, row, 5), s_text (result, row, 6), (int) s_int64 (result, row, 7),
-            (int) s_int64 (result, row, 8)
+            s_text (result, row, 1), self->earlier [i], dv_db_int64 (result, row, 3), s_text (result, row, 4),
+            dv_db_int64 (result, row, 5), s_text (result, row, 6), (int) dv_db_int64 (result, row, 7),
+            (int) dv_db_int64 (result, row, 8)
         };
     }
 }
@@ -164,8 +151,8 @@ s_record_decision (s_intake_t *self, dv_record_t *record, size_t i, dv_intake_re
     const dv_verdict_t *v = &job->verdict;
     const dv_lookup_t *lookup = &self->lookups [i];
     PGresult *ids = self->results [S_IDS];
-    int64_t person = lookup->person_id ? lookup->person_id : s_int64 (ids, (int) i, 0);
-    int64_t referral_row = s_int64 (ids, (int) i, 1);
+    int64_t person = lookup->person_id ? lookup->person_id : dv_db_int64 (ids, (int) i, 0);
+    int64_t referral_row = dv_db_int64 (ids, (int) i, 1);
     const char *program = v->program->policy->name;
     bool waitlist = v->outcome.decision == DV_DECISION_WAITLIST;
     bool accept = v->outcome.decision == DV_DECISION_ACCEPT;
@@ -210,7 +197,7 @@ s_decide (s_intake_t *self, dv_record_t *record, json_t **told, dv_intake_report
 {
     PGresult *sources = self->results [S_SOURCES], *locked = self->results [S_PROGRAMS];
     for (int row = 0; row < PQntuples (sources); row++) {
-        dv_record_source (record, PQgetvalue (sources, row, 0), s_int64 (sources, row, 1));
+        dv_record_source (record, PQgetvalue (sources, row, 0), dv_db_int64 (sources, row, 1));
         if (PQgetvalue (sources, row, 2) [0] == 't')
             dv_snapshot_revoke (self->snapshot, PQgetvalue (sources, row, 0));
     }
@@ -221,7 +208,7 @@ s_decide (s_intake_t *self, dv_record_t *record, json_t **told, dv_intake_report
         const dv_referral_t *r = dv_request_referral (job->request);
         dv_decide_referral (self->snapshot, job->sender.id, job->sender.kind, r, dv_request_digest (job->request),
                             &self->lookups [i],
-                            s_int64 (self->results [S_IDS], (int) i, 2), &job->verdict);
+                            dv_db_int64 (self->results [S_IDS], (int) i, 2), &job->verdict);
         if (job->verdict.kind == DV_VERDICT_REFUSED)
             dv_job_fail (job, job->verdict.error_code, job->verdict.error_message);
         else

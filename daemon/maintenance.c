@@ -7,12 +7,6 @@
 
 #define S_PROMOTIONS_MAX 1000           //  per program per pass
 
-static int64_t
-s_int64 (PGresult *result, int row, int column)
-{
-    return PQgetisnull (result, row, column) ? 0 : strtoll (PQgetvalue (result, row, column), NULL, 10);
-}
-
 static void
 s_rollback (dv_db_t *db)
 {
@@ -43,17 +37,16 @@ s_lock (dv_db_t *db, dv_record_t **record, const char *decided_by, const char *p
 {
     const char *p [] = { programs }, *s [] = { sources };
     dv_db_stmt_t statements [2] = {
-        { "SELECT name, policy_version, waitlist_open, waitlist_version, generation, now_us"
-          " FROM divert.program_lock($1::text[])", 1, p },
+        { DV_PROGRAM_LOCK_SQL, 1, p },
         { "SELECT id, last_seq FROM divert.source_lock($1::text[])", 1, s }
     };
     PGresult *results [2];
     if (dv_db_pipeline (db, 2, statements, results) != 0)
         return NULL;
-    int64_t now_us = PQntuples (results [0]) ? s_int64 (results [0], 0, 5) : 0;
+    int64_t now_us = PQntuples (results [0]) ? dv_db_int64 (results [0], 0, DV_LOCKED_NOW_US) : 0;
     *record = dv_record_new (decided_by, now_us);
     for (int row = 0; row < PQntuples (results [1]); row++)
-        dv_record_source (*record, PQgetvalue (results [1], row, 0), s_int64 (results [1], row, 1));
+        dv_record_source (*record, PQgetvalue (results [1], row, 0), dv_db_int64 (results [1], row, 1));
     PQclear (results [1]);
     return results [0];
 }
@@ -67,14 +60,14 @@ static void
 s_lifecycle_row (dv_record_t *record, PGresult *due, int row, dv_cache_t *cache)
 {
     const char *kind = PQgetvalue (due, row, 0), *program = PQgetvalue (due, row, 1);
-    int64_t enrollment = s_int64 (due, row, 2), entry = s_int64 (due, row, 3), referral_row = s_int64 (due, row, 4);
+    int64_t enrollment = dv_db_int64 (due, row, 2), entry = dv_db_int64 (due, row, 3), referral_row = dv_db_int64 (due, row, 4);
     dv_outcome_t outcome;
     bool told = false;
     if (!dv_decide_lifecycle (kind, &outcome, &told))
         return;
     if (strcmp (kind, "expiry") == 0) {
         //  The entry closes once, whatever number of referrals wait on it
-        if (row == 0 || s_int64 (due, row - 1, 3) != entry) {
+        if (row == 0 || dv_db_int64 (due, row - 1, 3) != entry) {
             dv_record_waitlist_close (record, entry, "expired");
             dv_record_program (record, program);
             dv_cached_program_t *cached = dv_cache_program_named (cache, program);
@@ -91,7 +84,7 @@ s_lifecycle_row (dv_record_t *record, PGresult *due, int row, dv_cache_t *cache)
         dv_record_event_t event = {
             .source_id = PQgetvalue (due, row, 5), .source_kind = PQgetvalue (due, row, 6),
             .referral_row = referral_row, .referral_id = PQgetvalue (due, row, 7), .outcome = outcome,
-            .program = program, .tier = (int) s_int64 (due, row, 8), .score = (int) s_int64 (due, row, 9)
+            .program = program, .tier = (int) dv_db_int64 (due, row, 8), .score = (int) dv_db_int64 (due, row, 9)
         };
         dv_record_event (record, &event);
     }
@@ -147,7 +140,7 @@ s_promotion_rows (dv_record_t *record, dv_snap_program_t *program, const dv_prom
                   size_t count, PGresult *linked)
 {
     for (int row = 0; row < PQntuples (linked); row++) {
-        int64_t entry = s_int64 (linked, row, 0), referral_row = s_int64 (linked, row, 1);
+        int64_t entry = dv_db_int64 (linked, row, 0), referral_row = dv_db_int64 (linked, row, 1);
         const dv_promotion_t *p = NULL;
         for (size_t i = 0; i < count && !p; i++)
             if (promotions [i].entry_id == entry)
@@ -157,7 +150,7 @@ s_promotion_rows (dv_record_t *record, dv_snap_program_t *program, const dv_prom
         const char *cm = program->cms [p->cm_index].id;
         if (PQgetvalue (linked, row, 6) [0] == 't') {
             dv_record_waitlist_close (record, entry, "promoted");
-            dv_record_enrollment_new (record, referral_row, s_int64 (linked, row, 5), program->policy->name, cm);
+            dv_record_enrollment_new (record, referral_row, dv_db_int64 (linked, row, 5), program->policy->name, cm);
         }
         dv_record_referral_state (record, referral_row, "accepted");
         //  Its intake components, plus the aging it earned on the list
@@ -165,12 +158,12 @@ s_promotion_rows (dv_record_t *record, dv_snap_program_t *program, const dv_prom
         if (!components)
             components = json_object ();
         json_object_set_new (components, "aging", json_integer (p->aging));
-        int score = (int) s_int64 (linked, row, 8) + p->aging;
+        int score = (int) dv_db_int64 (linked, row, 8) + p->aging;
         dv_record_event_t event = {
             .source_id = PQgetvalue (linked, row, 2), .source_kind = PQgetvalue (linked, row, 3),
             .referral_row = referral_row, .referral_id = PQgetvalue (linked, row, 4),
             .outcome = { DV_DECISION_ACCEPT, DV_REASON_ACCEPTED_FROM_WAITLIST }, .program = program->policy->name,
-            .cm_id = cm, .cm_name = program->cm_names [p->cm_index], .tier = (int) s_int64 (linked, row, 7),
+            .cm_id = cm, .cm_name = program->cm_names [p->cm_index], .tier = (int) dv_db_int64 (linked, row, 7),
             .score = score > 100 ? 100 : score, .components = components,
             .capacity = dv_record_capacity (program->policy, &p->capacity), .from_waitlist = true,
             .policy_version = program->policy->version
@@ -209,23 +202,16 @@ s_promotion_snapshot (dv_db_t *db, dv_cache_t *cache, PGresult *locked)
 {
     bool waiting = false;
     for (int row = 0; row < PQntuples (locked); row++)
-        waiting = waiting || s_int64 (locked, row, 2) > 0;
+        waiting = waiting || dv_db_int64 (locked, row, DV_LOCKED_WAITLIST_OPEN) > 0;
     if (!waiting)
         return NULL;
-    dv_snapshot_t *snapshot = dv_cache_snapshot (cache, s_int64 (locked, 0, 5));
-    for (int row = 0; row < PQntuples (locked); row++) {
-        const char *name = PQgetvalue (locked, row, 0);
-        dv_cached_program_t *cached = dv_cache_program_named (cache, name);
-        dv_snap_program_t *program = dv_snapshot_program_named (snapshot, name);
-        if (!cached || !program || s_int64 (locked, row, 2) == 0)
-            continue;
-        if (dv_cache_sync_staff (cache, db, cached, s_int64 (locked, row, 6)) != 0) {
+    dv_snapshot_t *snapshot = dv_cache_snapshot (cache, dv_db_int64 (locked, 0, DV_LOCKED_NOW_US));
+    for (int row = 0; row < PQntuples (locked); row++)
+        if (dv_db_int64 (locked, row, DV_LOCKED_WAITLIST_OPEN) > 0
+        &&  dv_cache_lock (cache, db, snapshot, locked, row) < 0) {
             dv_snapshot_destroy (&snapshot);
             return NULL;
         }
-        dv_cache_sync_waitlist (cache, db, cached, s_int64 (locked, row, 3));
-        dv_cache_lock_program (cached, program, (int) s_int64 (locked, row, 2));
-    }
     return snapshot;
 }
 
@@ -243,8 +229,7 @@ s_promotion (dv_db_t *db, dv_cache_t *cache, const char *decided_by, const char 
     const char *params [] = { programs };
     dv_db_stmt_t statements [2] = {
         { "BEGIN", 0, NULL },
-        { "SELECT name, policy_version, waitlist_open, waitlist_version, generation, now_us, staff_version"
-          " FROM divert.program_lock($1::text[])", 1, params }
+        { DV_PROGRAM_LOCK_SQL, 1, params }
     };
     PGresult *results [2];
     if (dv_db_pipeline (db, 2, statements, results) != 0) {
@@ -253,7 +238,7 @@ s_promotion (dv_db_t *db, dv_cache_t *cache, const char *decided_by, const char 
     }
     PGresult *locked = results [1];
     PQclear (results [0]);
-    if (PQntuples (locked) && s_int64 (locked, 0, 4) != dv_cache_generation (cache)) {
+    if (PQntuples (locked) && dv_db_int64 (locked, 0, DV_LOCKED_GENERATION) != dv_cache_generation (cache)) {
         //  The policy changed: the timer's next pass promotes with the new one
         s_rollback (db);
         PQclear (locked);

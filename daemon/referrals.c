@@ -5,12 +5,6 @@
 #include "dv_reply.h"
 #include <string.h>
 
-static int64_t
-s_int64 (PGresult *result, int row, int column)
-{
-    return PQgetisnull (result, row, column) ? 0 : strtoll (PQgetvalue (result, row, column), NULL, 10);
-}
-
 void
 dv_referrals_status (dv_db_t *db, dv_job_t *job)
 {
@@ -58,10 +52,10 @@ dv_referrals_replay (dv_db_t *db, dv_job_t *job)
     json_int_t next = dv_request_since_seq (job->request);
     for (int row = 0; row < rows && row < limit_n; row++) {
         dv_event_t event = {
-            NULL, PQgetvalue (result, row, 0), s_int64 (result, row, 1), PQgetvalue (result, row, 2),
+            NULL, PQgetvalue (result, row, 0), dv_db_int64 (result, row, 1), PQgetvalue (result, row, 2),
             PQgetvalue (result, row, 3), PQgetvalue (result, row, 4),
-            PQgetisnull (result, row, 5) ? NULL : PQgetvalue (result, row, 5), (int) s_int64 (result, row, 6),
-            PQgetvalue (result, row, 7) [0] == 't', s_int64 (result, row, 8)
+            PQgetisnull (result, row, 5) ? NULL : PQgetvalue (result, row, 5), (int) dv_db_int64 (result, row, 6),
+            PQgetvalue (result, row, 7) [0] == 't', dv_db_int64 (result, row, 8)
         };
         json_array_append_new (events, dv_reply_event (&event));
         next = event.seq;
@@ -79,23 +73,23 @@ dv_referrals_replay (dv_db_t *db, dv_job_t *job)
 static void
 s_withdrawal (dv_record_t *record, dv_job_t *job, PGresult *target, const dv_outcome_t *outcome)
 {
-    int64_t referral_row = s_int64 (target, 0, 0), entry = s_int64 (target, 0, 6);
+    int64_t referral_row = dv_db_int64 (target, 0, 0), entry = dv_db_int64 (target, 0, 6);
     const char *state = PQgetvalue (target, 0, 2), *program = PQgetvalue (target, 0, 3);
     dv_record_referral_state (record, referral_row, "withdrawn");
     if (strcmp (state, "waitlisted") == 0) {
         //  Another referral linked to the same entry keeps it; else it closes
         if (!PQgetisnull (target, 0, 7))
-            dv_record_waitlist_primary (record, entry, s_int64 (target, 0, 7));
+            dv_record_waitlist_primary (record, entry, dv_db_int64 (target, 0, 7));
         else
             dv_record_waitlist_close (record, entry, "withdrawn");
         dv_record_program (record, program);
     }
     else
-        dv_record_enrollment_exit (record, s_int64 (target, 0, 8), "withdrawn");
+        dv_record_enrollment_exit (record, dv_db_int64 (target, 0, 8), "withdrawn");
     dv_record_event_t event = {
         .source_id = job->sender.id, .source_kind = job->sender.kind, .referral_row = referral_row,
         .referral_id = PQgetvalue (target, 0, 1), .outcome = *outcome, .program = program,
-        .tier = (int) s_int64 (target, 0, 4), .score = (int) s_int64 (target, 0, 5)
+        .tier = (int) dv_db_int64 (target, 0, 4), .score = (int) dv_db_int64 (target, 0, 5)
     };
     json_t *reply = dv_record_event (record, &event);
     job->reply = dv_reply_for_request (reply, dv_request_request_id (job->request), false);
@@ -132,14 +126,14 @@ dv_referrals_withdraw (dv_db_t *db, dv_cache_t *cache, const char *decided_by, d
         snprintf (source, sizeof source, "{\"%s\"}", job->sender.id);
         const char *p [] = { program }, *s [] = { source };
         dv_db_stmt_t lock [2] = {
-            { "SELECT generation, now_us FROM divert.program_lock($1::text[])", 1, p },
+            { DV_PROGRAM_LOCK_SQL, 1, p },
             { "SELECT id, last_seq FROM divert.source_lock($1::text[])", 1, s }
         };
         PGresult *locked [2];
         dv_record_t *record = NULL;
         if (dv_db_pipeline (db, 2, lock, locked) == 0 && PQntuples (locked [0]) && PQntuples (locked [1])) {
-            record = dv_record_new (decided_by, s_int64 (locked [0], 0, 1));
-            dv_record_source (record, PQgetvalue (locked [1], 0, 0), s_int64 (locked [1], 0, 1));
+            record = dv_record_new (decided_by, dv_db_int64 (locked [0], 0, DV_LOCKED_NOW_US));
+            dv_record_source (record, PQgetvalue (locked [1], 0, 0), dv_db_int64 (locked [1], 0, 1));
             s_withdrawal (record, job, target, &outcome);
             if (dv_record_commit (record, db, cache, NULL) == 0) {
                 json_array_extend (events, dv_record_published (record));

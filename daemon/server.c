@@ -340,8 +340,9 @@ s_set_revoked (dv_server_t *self, const char *text)
 }
 
 //  One message of the store (store.h), each with its handler.
-//  The next batch goes to the store first, so the store decides it while
-//  this one's replies and events go out.
+
+//  A batch back, answered: the next goes to the store first, so the store
+//  decides it while this one's replies and events go out.
 static void
 s_store_done (dv_server_t *self, dv_batch_t *batch)
 {

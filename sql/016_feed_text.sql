@@ -1,5 +1,5 @@
 -- 016_feed_text.sql — the enrollment feed's page built as json text, not
--- jsonb. divertd reads a page after every burst of its own accepts (store.c,
+-- jsonb (and one program's case managers read without a dead argument). divertd reads a page after every burst of its own accepts (store.c,
 -- S_FEED_MS) and parses it as text anyway; building each event as jsonb
 -- (sorted, binary, then printed) was 7 ms for a page of 250 events, as json
 -- 3-4 ms (make bench BENCH_PROFILE=1, and the same page timed in psql). The
@@ -10,6 +10,7 @@
 --                   of its keys (012's s_enrollment_event_json, the jsonb form
 --                   the case-management replies use, now converts it).
 --   enrollment_feed_after    014's page, built with it, returning json.
+--   program_case_managers    one program's, without 008's dead argument (below).
 
 CREATE FUNCTION s_enrollment_event_text(ev enrollment_event, source_id text, referral_id text) RETURNS json
     LANGUAGE sql STABLE AS $$
@@ -61,3 +62,25 @@ BEGIN
 END $$;
 REVOKE EXECUTE ON FUNCTION enrollment_feed_after(jsonb, int) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION enrollment_feed_after(jsonb, int) TO divert_daemon;
+
+-- One program's active case managers, for the daemon's cache (cache.c reads
+-- them only when program_lock's staff_version is not the cache's, one program
+-- at a time since 015): (id, name, caseload, last_assigned_us, staff_version)
+-- in id order; a program with none is one row with id NULL, for the version.
+-- Replaces 008's form, whose list of programs and staff versions already
+-- known nobody passes any more.
+DROP FUNCTION program_case_managers(text[], jsonb);
+CREATE FUNCTION program_case_managers(prog text)
+    RETURNS TABLE (id text, name text, caseload int, last_assigned_us bigint, staff_version bigint)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = divert, pg_catalog AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY
+    SELECT c.id, c.name, c.caseload, COALESCE((extract(epoch FROM c.last_assigned_at) * 1000000)::bigint, 0),
+           s.staff_version
+      FROM program_stat s LEFT JOIN case_manager c ON c.program = s.program AND c.active
+     WHERE s.program = prog
+     ORDER BY c.id;
+END $$;
+REVOKE EXECUTE ON FUNCTION program_case_managers(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION program_case_managers(text) TO divert_daemon;
