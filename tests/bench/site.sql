@@ -26,6 +26,7 @@
 --   bench.waiting(prog, n)    n more people on prog's waitlist
 --   bench.history(n)          n earlier referrals (years of them, decided and done)
 --   bench.more_cms(prog, n)   n more case managers in prog
+--   bench.replay(prog, size, copies)  batches of divertd's statements, for the ceiling
 --   bench.check()             raises unless the data is consistent
 
 CREATE SCHEMA IF NOT EXISTS bench;
@@ -276,6 +277,78 @@ CREATE OR REPLACE FUNCTION bench.more_cms(prog text, n int) RETURNS void
 BEGIN
     INSERT INTO case_manager (id, program, name)
     SELECT 'cx-' || lpad(g::text, 5, '0'), prog, 'CX ' || g FROM generate_series(1, n) g;
+END $$;
+
+-- The ceiling (bench.sh): the statements divertd sends PostgreSQL for
+-- batches of `size` accepts into prog, ready to replay without divertd, one
+-- committed transaction each. prog's last `size` accepted referrals (the
+-- runs' own) are copied `copies` times as new ones: new row ids from divert's
+-- own sequences, new referral and person ids (UUIDs) and last names (each
+-- referral a new person, as bench_intake sends them), the same payload,
+-- digest, score, capacity and reply; the case managers taken in turn, least
+-- loaded first (as divertd spreads a batch); decision event seqs continuing
+-- each source's, copy after copy. Copy 1..copies are the rows of
+-- bench.replay_batch: the arguments of program_lock, source_lock,
+-- intake_lookup, new_ids and record as divertd passes them (record's in the
+-- shape record.c builds), to be replayed in order: bench.replay_next gives
+-- the next copy (nextval, then currval in the same transaction).
+CREATE OR REPLACE FUNCTION bench.replay(prog text, size int, copies int) RETURNS text
+    LANGUAGE plpgsql SET search_path = divert, pg_catalog AS $$
+BEGIN
+    DROP TABLE IF EXISTS bench.replay_batch;
+    DROP SEQUENCE IF EXISTS bench.replay_next;
+    CREATE SEQUENCE bench.replay_next;
+    CREATE TABLE bench.replay_batch AS
+    WITH last AS (
+        SELECT r.*, d.reason, d.components, d.capacity, d.policy_version, d.reply, p.first_name, p.last_name, p.dob
+          FROM referral r JOIN enrollment e ON e.referral_id = r.id
+          JOIN decision_event d ON d.referral_id = r.id JOIN person p ON p.id = r.person_id
+         WHERE r.program = prog AND d.decision = 'accept' ORDER BY r.id DESC LIMIT size),
+    old AS (SELECT l.*, row_number() OVER (ORDER BY l.id) AS k FROM last l),
+    cms AS (
+        SELECT c.id AS cm, row_number() OVER (ORDER BY c.caseload, c.id) - 1 AS k, count(*) OVER () AS n
+          FROM case_manager c WHERE c.program = prog AND c.active),
+    copied AS (
+        SELECT o.*, g.copy, (g.copy - 1) * size + o.k - 1 AS j
+          FROM old o CROSS JOIN generate_series(1, copies) AS g(copy)),
+    new AS (
+        SELECT o.*, c.cm, nextval('person_id_seq') AS new_person, nextval('referral_id_seq') AS new_row,
+               gen_random_uuid()::text AS new_ref, gen_random_uuid()::text AS new_spid,
+               format('Replay%sc%sx%s', size, o.copy, o.k) AS new_last,
+               s.last_seq + row_number() OVER (PARTITION BY o.source_id ORDER BY o.j) AS new_seq
+          FROM copied o JOIN source s ON s.id = o.source_id
+          JOIN cms c ON c.k = o.j % c.n)
+    SELECT n.copy, array_agg(DISTINCT n.program) AS programs, array_agg(DISTINCT n.source_id) AS sources,
+           jsonb_agg(jsonb_build_object('source', n.source_id, 'referral_id', n.new_ref, 'spid', n.new_spid,
+                                        'last', n.new_last, 'dob', n.dob) ORDER BY n.id) AS keys,
+           count(*)::int AS n,
+           jsonb_build_object(
+               'decided_by', 'bench-replay',
+               'programs', to_jsonb(array_agg(DISTINCT n.program)),
+               'persons', jsonb_agg(jsonb_build_object('id', n.new_person, 'source_id', n.source_id, 'spid', n.new_spid,
+                                    'first', n.first_name, 'last', n.new_last, 'dob', n.dob) ORDER BY n.id),
+               'referrals', jsonb_agg(jsonb_build_object('id', n.new_row, 'source_id', n.source_id,
+                                      'referral_id', n.new_ref, 'person_id', n.new_person, 'pathway', n.pathway,
+                                      'tier', n.tier, 'score', n.score, 'program', n.program,
+                                      'submitted_at', n.submitted_at, 'payload', n.payload, 'digest', n.digest,
+                                      'state', n.state) ORDER BY n.id),
+               'enrollments_new', jsonb_agg(jsonb_build_object('referral_id', n.new_row, 'person_id', n.new_person,
+                                            'program', n.program, 'case_manager', n.cm) ORDER BY n.id),
+               'sources', (SELECT jsonb_agg(jsonb_build_object('id', m.source_id, 'last_seq', m.seq))
+                             FROM (SELECT x.source_id, max(x.new_seq) AS seq FROM new x WHERE x.copy = n.copy
+                                    GROUP BY 1) m),
+               'events', jsonb_agg(jsonb_build_object('source_id', n.source_id, 'seq', n.new_seq, 'referral_id', n.new_row,
+                                   'decision', 'accept', 'reason', n.reason, 'program', n.program,
+                                   'case_manager', n.cm, 'tier', n.tier, 'score', n.score,
+                                   'components', n.components, 'capacity', n.capacity,
+                                   'policy_version', n.policy_version, 'reply', n.reply) ORDER BY n.id)) AS batch
+      FROM new n GROUP BY n.copy;
+    CREATE UNIQUE INDEX ON bench.replay_batch (copy);
+    IF (SELECT COALESCE(min(n), 0) FROM bench.replay_batch) < size THEN
+        RAISE EXCEPTION 'bench: % has fewer than % accepted referrals to replay', prog, size;
+    END IF;
+    RETURN (SELECT format('%s batches of %s decisions, %s bytes of record''s argument each', count(*), min(n),
+                          min(length(batch::text))) FROM bench.replay_batch);
 END $$;
 
 -- Raises unless the data is what divertd and the triggers keep: every case

@@ -25,6 +25,11 @@
 #                            DEALERs on interleaved schedules (never waiting
 #                            for replies); latency from the scheduled send
 #                            time to the reply
+#                ceiling     no divertd: pgbench replays divertd's
+#                            transactions, batches of 125 and single decisions
+#                            (see ceiling() below): the most any divertd could
+#                            do with these writes, printed beside the burst
+#                            and idle targets
 #   cms2000    base + 98 programs (names P001..P098, taking no housing: routing
 #              is by housing, so LEAD still takes every referral and only the
 #              deployment's size differs) with 1,560 case managers holding 10
@@ -327,6 +332,47 @@ size_runs() {       # NAME: idle and burst on the running daemon, twice (the bet
     intake 1 1 500 "idle ($1)"
     intake 16 16 8000 "burst ($1)"
 }
+# The ceiling: what PostgreSQL alone takes for divertd's transactions, without
+# divertd. tests/bench/site.sql's bench.replay('LEAD', SIZE, COPIES) copies
+# LEAD's last SIZE accepts (the runs' own) as new referrals, COPIES batches of
+# them, each with ids and seqs of its own; pgbench replays them in order, each
+# batch's statements as divertd sends them (program_lock, source_lock,
+# intake_lookup, new_ids, record, then COMMIT: the same rows, triggers,
+# foreign-key checks and WAL flush), prepared and all in one pipeline (divertd
+# makes two round trips). No divertd, no CURVE or JSON of its own, no
+# decision, no feed read: a bound divertd cannot beat. One program's
+# decisions run one transaction at a time (program_lock: the cap and the
+# paced average are the program's), so one backend is the bound, and this is
+# that backend doing only the database's share of them.
+#   125 at a time, 120 batches: decisions/s = transactions/s x 125 (the burst's bound)
+#   1 at a time, 2,000 of them: ms per decision (the idle bound)
+ceiling() {         # DB
+    local size copies tps lat
+    cat >"$WORK/replay.sql" <<'SQL'
+\startpipeline
+BEGIN;
+SELECT count(*) FROM divert.program_lock((SELECT programs FROM bench.replay_batch WHERE copy = (SELECT nextval('bench.replay_next'))));
+SELECT count(*) FROM divert.source_lock((SELECT sources FROM bench.replay_batch WHERE copy = (SELECT currval('bench.replay_next'))));
+SELECT count(*) FROM divert.intake_lookup((SELECT keys FROM bench.replay_batch WHERE copy = (SELECT currval('bench.replay_next'))));
+SELECT count(*) FROM divert.new_ids((SELECT n FROM bench.replay_batch WHERE copy = (SELECT currval('bench.replay_next'))));
+SELECT count(*) FROM divert.record((SELECT batch FROM bench.replay_batch WHERE copy = (SELECT currval('bench.replay_next'))));
+COMMIT;
+\endpipeline
+SQL
+    for run in 125:120 1:2000; do
+        IFS=: read -r size copies <<<"$run"
+        say "  ceiling: $(psql -d "$1" -qAtc "SET client_min_messages = warning" -c "SELECT bench.replay('LEAD', $size, $copies)")"
+        psql -d "$1" -qc "VACUUM ANALYZE" -c "CHECKPOINT"
+        read -r tps lat <<<"$("$PGBENCH" -n -M prepared -f "$WORK/replay.sql" -c 1 -j 1 -t "$copies" "$1" 2>&1 |
+            awk '/^latency average/ { l = $4 } /^tps/ { t = $3 } END { print t, l }')"
+        [ -n "$tps" ] || { say "  ceiling: pgbench could not replay the batches"; return; }
+        # as bench_intake's lines: label, done, seconds, rate, then the ms per transaction as p50
+        printf '%s\t%s\t%s\t%s\t%s\n' "ceiling ($1, $size at a time)" "$((size * copies))" \
+            "$(calc "$copies / $tps" 1)" "$(calc "$tps * $size" 1)" "$lat" >>"$RESULTS"
+        say "  ceiling ($1, $size at a time): $(grouped "$(calc "$tps * $size" 0)") decisions/s, $lat ms per transaction"
+    done
+    say "  $1: $(psql -d "$1" -Atc 'SELECT bench.check()')"
+}
 if want base; then
     header "base: 400 case managers"
     scenario_db base ""
@@ -336,7 +382,9 @@ if want base; then
     intake 16 16 8000 "burst (base, 16 source keys)" "$MANY"
     intake 8 1 10000 "fixed rate (base, 500/s offered)" "$WORK/spd.cert" --rate 500
     promote 20 "promotion (base, 50 waiting)"
-    daemon_stop; dropdb base
+    daemon_stop
+    ceiling base
+    dropdb base
 fi
 base_beside() {     # NAME: one idle and one burst of a fresh copy of the base site, beside NAME's
     scenario_db "base_$1" ""
@@ -427,6 +475,20 @@ if [ -n "${PG1_LAT:-}" ] && [ -n "$(figure 'idle (base)' 5)" ]; then
         row "idle p$pct vs pgbench -N 1-client transaction" "$t ms = ${x}x" "<= ${limit}x ($(calc "$limit * $PG1_LAT") ms)" "$v"
     done
 fi
+# The ceiling beside the two targets it bounds: no divertd can beat it
+BOUNDS=()
+if [ -n "${PG8_TPS:-}" ] && [ -n "$(figure 'ceiling (base, 125 at a time)' 4)" ]; then
+    top=$(figure 'ceiling (base, 125 at a time)' 4); x=$(calc "$top / $PG8_TPS")
+    burst=$(figure 'burst (base)' 4); of=
+    [ -n "$burst" ] && of="; divertd's burst is $(calc "$burst * 100 / $top" 0)% of it"
+    BOUNDS+=("burst bound: PostgreSQL alone runs divertd's transactions for 125 decisions at a time at $(grouped "$top")/s = ${x}x pgbench -N (8 clients)$of")
+fi
+if [ -n "${PG1_LAT:-}" ] && [ -n "$(figure 'ceiling (base, 1 at a time)' 5)" ]; then
+    t=$(ms "$(figure 'ceiling (base, 1 at a time)' 5)"); x=$(calc "$t / $PG1_LAT"); of=
+    [ -n "$(figure 'idle (base)' 5)" ] && of="; divertd's idle p50 is $(ms "$(figure 'idle (base)' 5)") ms"
+    BOUNDS+=("idle bound: PostgreSQL alone runs divertd's transaction for one decision in $t ms = ${x}x the 1-client pgbench -N transaction$of")
+fi
+for b in "${BOUNDS[@]}"; do say "ceiling     $b"; done
 label='fixed rate (base, 500/s offered)'
 if [ -n "$(figure "$label" 7)" ]; then
     p99=$(ms "$(figure "$label" 7)"); refused=$(figure "$label" 9)
@@ -482,5 +544,6 @@ say ""
 say "== summary =="
 printf '%-46s %-32s %-22s %s\n' target figure limit result
 for r in "${ROWS[@]}"; do say "$r"; done
+for b in "${BOUNDS[@]}"; do say "($b)"; done
 say "$(printf '%s\n' "${ROWS[@]}" | grep -c 'PASS$' || true) of ${#ROWS[@]} targets met; bench took $(elapsed) s" \
     "(load average now $(cut -d' ' -f1-3 /proc/loadavg))"
