@@ -290,7 +290,9 @@ END $$;
 -- each source's, copy after copy. Copy 1..copies are the rows of
 -- bench.replay_batch: the arguments of program_lock, source_lock,
 -- intake_lookup, new_ids and record as divertd passes them (record's in the
--- shape record.c builds), to be replayed in order: bench.replay_next gives
+-- shape record.c builds; the JSON ones as text, cast by the caller as divertd's
+-- $1::jsonb is: a jsonb column's value would reach record as a TOAST pointer,
+-- read again at every use), to be replayed in order: bench.replay_next gives
 -- the next copy (nextval, then currval in the same transaction).
 CREATE OR REPLACE FUNCTION bench.replay(prog text, size int, copies int) RETURNS text
     LANGUAGE plpgsql SET search_path = divert, pg_catalog AS $$
@@ -320,7 +322,7 @@ BEGIN
           JOIN cms c ON c.k = o.j % c.n)
     SELECT n.copy, array_agg(DISTINCT n.program) AS programs, array_agg(DISTINCT n.source_id) AS sources,
            jsonb_agg(jsonb_build_object('source', n.source_id, 'referral_id', n.new_ref, 'spid', n.new_spid,
-                                        'last', n.new_last, 'dob', n.dob) ORDER BY n.id) AS keys,
+                                        'last', n.new_last, 'dob', n.dob) ORDER BY n.id)::text AS keys,
            count(*)::int AS n,
            jsonb_build_object(
                'decided_by', 'bench-replay',
@@ -341,14 +343,14 @@ BEGIN
                                    'decision', 'accept', 'reason', n.reason, 'program', n.program,
                                    'case_manager', n.cm, 'tier', n.tier, 'score', n.score,
                                    'components', n.components, 'capacity', n.capacity,
-                                   'policy_version', n.policy_version, 'reply', n.reply) ORDER BY n.id)) AS batch
+                                   'policy_version', n.policy_version, 'reply', n.reply) ORDER BY n.id))::text AS batch
       FROM new n GROUP BY n.copy;
     CREATE UNIQUE INDEX ON bench.replay_batch (copy);
     IF (SELECT COALESCE(min(n), 0) FROM bench.replay_batch) < size THEN
         RAISE EXCEPTION 'bench: % has fewer than % accepted referrals to replay', prog, size;
     END IF;
     RETURN (SELECT format('%s batches of %s decisions, %s bytes of record''s argument each', count(*), min(n),
-                          min(length(batch::text))) FROM bench.replay_batch);
+                          min(length(batch))) FROM bench.replay_batch);
 END $$;
 
 -- Raises unless the data is what divertd and the triggers keep: every case

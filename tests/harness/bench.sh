@@ -353,9 +353,9 @@ ceiling() {         # DB
 BEGIN;
 SELECT count(*) FROM divert.program_lock((SELECT programs FROM bench.replay_batch WHERE copy = (SELECT nextval('bench.replay_next'))));
 SELECT count(*) FROM divert.source_lock((SELECT sources FROM bench.replay_batch WHERE copy = (SELECT currval('bench.replay_next'))));
-SELECT count(*) FROM divert.intake_lookup((SELECT keys FROM bench.replay_batch WHERE copy = (SELECT currval('bench.replay_next'))));
+SELECT count(*) FROM divert.intake_lookup((SELECT keys FROM bench.replay_batch WHERE copy = (SELECT currval('bench.replay_next')))::jsonb);
 SELECT count(*) FROM divert.new_ids((SELECT n FROM bench.replay_batch WHERE copy = (SELECT currval('bench.replay_next'))));
-SELECT count(*) FROM divert.record((SELECT batch FROM bench.replay_batch WHERE copy = (SELECT currval('bench.replay_next'))));
+SELECT count(*) FROM divert.record((SELECT batch FROM bench.replay_batch WHERE copy = (SELECT currval('bench.replay_next')))::jsonb);
 COMMIT;
 \endpipeline
 SQL
