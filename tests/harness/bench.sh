@@ -29,7 +29,9 @@
 #                            transactions, batches of 125 and single decisions
 #                            (see ceiling() below): the most any divertd could
 #                            do with these writes, printed beside the burst
-#                            and idle targets
+#                            and idle targets; and pgbench -N's own
+#                            transactions offered at 500/s, beside the fixed
+#                            rate (rate_yardstick)
 #   cms2000    base + 98 programs (names P001..P098, taking no housing: routing
 #              is by housing, so LEAD still takes every referral and only the
 #              deployment's size differs) with 1,560 case managers holding 10
@@ -363,15 +365,30 @@ SQL
         IFS=: read -r size copies <<<"$run"
         say "  ceiling: $(psql -d "$1" -qAtc "SET client_min_messages = warning" -c "SELECT bench.replay('LEAD', $size, $copies)")"
         psql -d "$1" -qc "VACUUM ANALYZE" -c "CHECKPOINT"
-        read -r tps lat <<<"$("$PGBENCH" -n -M prepared -f "$WORK/replay.sql" -c 1 -j 1 -t "$copies" "$1" 2>&1 |
-            awk '/^latency average/ { l = $4 } /^tps/ { t = $3 } END { print t, l }')"
-        [ -n "$tps" ] || { say "  ceiling: pgbench could not replay the batches"; return; }
+        if ! "$PGBENCH" -n -M prepared -f "$WORK/replay.sql" -c 1 -j 1 -t "$copies" "$1" >"$WORK/replay.log" 2>&1; then
+            say "  ceiling: pgbench could not replay the batches:"; grep -i error "$WORK/replay.log" | head -n 3; return
+        fi
+        read -r tps lat <<<"$(awk '/^latency average/ { l = $4 } /^tps/ { t = $3 } END { print t, l }' "$WORK/replay.log")"
         # as bench_intake's lines: label, done, seconds, rate, then the ms per transaction as p50
         printf '%s\t%s\t%s\t%s\t%s\n' "ceiling ($1, $size at a time)" "$((size * copies))" \
             "$(calc "$copies / $tps" 1)" "$(calc "$tps * $size" 1)" "$lat" >>"$RESULTS"
         say "  ceiling ($1, $size at a time): $(grouped "$(calc "$tps * $size" 0)") decisions/s, $lat ms per transaction"
     done
     say "  $1: $(psql -d "$1" -Atc 'SELECT bench.check()')"
+}
+# The fixed rate's yardstick: pgbench -N's own transactions offered at 500/s
+# (-R, 8 clients as the 8 senders), latency from each one's scheduled start
+# as the fixed rate's is from its scheduled send: what this machine's
+# PostgreSQL does at that rate with a transaction far smaller than a decision.
+rate_yardstick() {
+    rm -f "$WORK"/rate-log.*
+    "$PGBENCH" -N -R 500 -T 20 -c 8 -j 2 -l --log-prefix="$WORK/rate-log" pgbench >"$WORK/rate.txt" 2>&1 ||
+        { say "  pgbench -N at 500/s offered failed:"; tail -n 3 "$WORK/rate.txt"; return; }
+    cat "$WORK"/rate-log.* | awk '$3 ~ /^[0-9]+$/ { print $3 / 1000 }' | sort -n |
+        awk '{ a[NR] = $1 } END { if (NR) printf "fixed rate (pgbench -N, 500/s offered)\t%d\t20\t%.1f\t%.3f\t%.3f\t%.3f\t%.3f\t0\n",
+                NR, NR / 20, a[int(NR * .5)], a[int(NR * .95)], a[int(NR * .99)], a[NR] }' >>"$RESULTS"
+    say "  pgbench -N at 500/s offered: p50 $(calc "$(figure 'fixed rate (pgbench -N, 500/s offered)' 5)") ms," \
+        "p99 $(calc "$(figure 'fixed rate (pgbench -N, 500/s offered)' 7)") ms"
 }
 if want base; then
     header "base: 400 case managers"
@@ -384,6 +401,7 @@ if want base; then
     promote 20 "promotion (base, 50 waiting)"
     daemon_stop
     ceiling base
+    if want pgbench; then rate_yardstick; fi
     dropdb base
 fi
 base_beside() {     # NAME: one idle and one burst of a fresh copy of the base site, beside NAME's
@@ -487,6 +505,10 @@ if [ -n "${PG1_LAT:-}" ] && [ -n "$(figure 'ceiling (base, 1 at a time)' 5)" ]; 
     t=$(ms "$(figure 'ceiling (base, 1 at a time)' 5)"); x=$(calc "$t / $PG1_LAT"); of=
     [ -n "$(figure 'idle (base)' 5)" ] && of="; divertd's idle p50 is $(ms "$(figure 'idle (base)' 5)") ms"
     BOUNDS+=("idle bound: PostgreSQL alone runs divertd's transaction for one decision in $t ms = ${x}x the 1-client pgbench -N transaction$of")
+fi
+label='fixed rate (pgbench -N, 500/s offered)'
+if [ -n "$(figure "$label" 7)" ]; then
+    BOUNDS+=("fixed rate yardstick: pgbench -N's own transactions offered at 500/s: p99 $(ms "$(figure "$label" 7)") ms (p50 $(ms "$(figure "$label" 5)") ms)")
 fi
 for b in "${BOUNDS[@]}"; do say "ceiling     $b"; done
 label='fixed rate (base, 500/s offered)'
