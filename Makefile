@@ -124,15 +124,19 @@ asan:
 
 # Targets that install the packages build in a sub-make after `deps`, so the
 # build reads pkg-config once the packages are there (and never races deps).
+# That sub-make uses every core unless the builder chose -j (then make's
+# jobserver shares what they chose).
+NPROC       := $(shell nproc 2>/dev/null || echo 2)
+SUBMAKE      = $(MAKE) --no-print-directory $(if $(filter -j%,$(MAKEFLAGS))$(findstring jobserver,$(MAKEFLAGS)),,-j$(NPROC))
 
 # Every test: unit, SQL, integration (real PostgreSQL, real divertd, real CURVE sockets).
 check: deps
-	@$(MAKE) --no-print-directory all
-	@$(MAKE) --no-print-directory asan
+	@$(SUBMAKE) all
+	@$(SUBMAKE) asan
 	@tests/harness/run-all.sh build/asan
 
 bench: deps
-	@$(MAKE) --no-print-directory tests-built
+	@$(SUBMAKE) tests-built
 	@tests/harness/bench.sh build
 
 # libFuzzer targets (clang): a short run is part of `make check`, the long one is this.
@@ -141,12 +145,12 @@ fuzz: deps
 
 # The full fault scenarios (a reduced set is part of `make check`).
 faults: deps
-	@$(MAKE) --no-print-directory all
-	@$(MAKE) --no-print-directory asan
+	@$(SUBMAKE) all
+	@$(SUBMAKE) asan
 	@FAULTS=full tests/harness/run-all.sh build/asan faults
 
 demo: deps
-	@$(MAKE) --no-print-directory all
+	@$(SUBMAKE) all
 	@tests/harness/demo.sh start
 
 demo-stop:
