@@ -293,10 +293,13 @@ END $$;
 -- shape record.c builds; the JSON ones as text, cast by the caller as divertd's
 -- $1::jsonb is: a jsonb column's value would reach record as a TOAST pointer,
 -- read again at every use), to be replayed in order: bench.replay_next gives
--- the next copy (nextval, then currval in the same transaction).
+-- the next copy (nextval), and the view bench.replay_now is the copy this
+-- transaction took (currval, read once: a bare currval() in the WHERE would
+-- be called per row, without the index).
 CREATE OR REPLACE FUNCTION bench.replay(prog text, size int, copies int) RETURNS text
     LANGUAGE plpgsql SET search_path = divert, pg_catalog AS $$
 BEGIN
+    DROP VIEW IF EXISTS bench.replay_now;
     DROP TABLE IF EXISTS bench.replay_batch;
     DROP SEQUENCE IF EXISTS bench.replay_next;
     CREATE SEQUENCE bench.replay_next;
@@ -319,7 +322,10 @@ BEGIN
                format('Replay%sc%sx%s', size, o.copy, o.k) AS new_last,
                s.last_seq + row_number() OVER (PARTITION BY o.source_id ORDER BY o.j) AS new_seq
           FROM copied o JOIN source s ON s.id = o.source_id
-          JOIN cms c ON c.k = o.j % c.n)
+          JOIN cms c ON c.k = o.j % c.n),
+    seqs AS (           -- each copy's last seq per source
+        SELECT m.copy, jsonb_agg(jsonb_build_object('id', m.source_id, 'last_seq', m.seq)) AS sources
+          FROM (SELECT x.copy, x.source_id, max(x.new_seq) AS seq FROM new x GROUP BY 1, 2) m GROUP BY m.copy)
     SELECT n.copy, array_agg(DISTINCT n.program) AS programs, array_agg(DISTINCT n.source_id) AS sources,
            jsonb_agg(jsonb_build_object('source', n.source_id, 'referral_id', n.new_ref, 'spid', n.new_spid,
                                         'last', n.new_last, 'dob', n.dob) ORDER BY n.id)::text AS keys,
@@ -336,16 +342,16 @@ BEGIN
                                       'state', n.state) ORDER BY n.id),
                'enrollments_new', jsonb_agg(jsonb_build_object('referral_id', n.new_row, 'person_id', n.new_person,
                                             'program', n.program, 'case_manager', n.cm) ORDER BY n.id),
-               'sources', (SELECT jsonb_agg(jsonb_build_object('id', m.source_id, 'last_seq', m.seq))
-                             FROM (SELECT x.source_id, max(x.new_seq) AS seq FROM new x WHERE x.copy = n.copy
-                                    GROUP BY 1) m),
+               'sources', q.sources,
                'events', jsonb_agg(jsonb_build_object('source_id', n.source_id, 'seq', n.new_seq, 'referral_id', n.new_row,
                                    'decision', 'accept', 'reason', n.reason, 'program', n.program,
                                    'case_manager', n.cm, 'tier', n.tier, 'score', n.score,
                                    'components', n.components, 'capacity', n.capacity,
                                    'policy_version', n.policy_version, 'reply', n.reply) ORDER BY n.id))::text AS batch
-      FROM new n GROUP BY n.copy;
+      FROM new n JOIN seqs q ON q.copy = n.copy GROUP BY n.copy, q.sources;
     CREATE UNIQUE INDEX ON bench.replay_batch (copy);
+    CREATE VIEW bench.replay_now AS
+        SELECT * FROM bench.replay_batch WHERE copy = (SELECT currval('bench.replay_next'));
     IF (SELECT COALESCE(min(n), 0) FROM bench.replay_batch) < size THEN
         RAISE EXCEPTION 'bench: % has fewer than % accepted referrals to replay', prog, size;
     END IF;

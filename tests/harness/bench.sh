@@ -153,9 +153,11 @@ say "divert bench: synchronous_commit = $(psql -Atc 'SHOW synchronous_commit'), 
 # --- pgbench -N: the yardstick ----------------------------------------------
 # pgbench ships with the server (Debian's postgresql-15, beside initdb), as pg.sh finds it.
 PGBENCH=${PGBIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}/pgbench
+tps_latency() {     # pgbench's report on stdin -> "tps latency_ms"
+    awk '/^latency average/ { l = $4 } /^tps/ { t = $3 } END { print t, l }'
+}
 pgbench_run() {     # CLIENTS THREADS -> "tps latency_ms"
-    "$PGBENCH" -N -c "$1" -j "$2" -T 10 pgbench 2>&1 |
-        awk '/^latency average/ { l = $4 } /^tps/ { t = $3 } END { print t, l }'
+    "$PGBENCH" -N -c "$1" -j "$2" -T 10 pgbench 2>&1 | tps_latency
 }
 PGBENCH_RUNS=()     # "tps8 latency1" of each round
 pgbench_round() {   # WHEN: 8 clients then 1 client, 10 s each
@@ -354,10 +356,10 @@ ceiling() {         # DB
 \startpipeline
 BEGIN;
 SELECT count(*) FROM divert.program_lock((SELECT programs FROM bench.replay_batch WHERE copy = (SELECT nextval('bench.replay_next'))));
-SELECT count(*) FROM divert.source_lock((SELECT sources FROM bench.replay_batch WHERE copy = (SELECT currval('bench.replay_next'))));
-SELECT count(*) FROM divert.intake_lookup((SELECT keys FROM bench.replay_batch WHERE copy = (SELECT currval('bench.replay_next')))::jsonb);
-SELECT count(*) FROM divert.new_ids((SELECT n FROM bench.replay_batch WHERE copy = (SELECT currval('bench.replay_next'))));
-SELECT count(*) FROM divert.record((SELECT batch FROM bench.replay_batch WHERE copy = (SELECT currval('bench.replay_next')))::jsonb);
+SELECT count(*) FROM divert.source_lock((SELECT sources FROM bench.replay_now));
+SELECT count(*) FROM divert.intake_lookup((SELECT keys FROM bench.replay_now)::jsonb);
+SELECT count(*) FROM divert.new_ids((SELECT n FROM bench.replay_now));
+SELECT count(*) FROM divert.record((SELECT batch FROM bench.replay_now)::jsonb);
 COMMIT;
 \endpipeline
 SQL
@@ -368,7 +370,7 @@ SQL
         if ! "$PGBENCH" -n -M prepared -f "$WORK/replay.sql" -c 1 -j 1 -t "$copies" "$1" >"$WORK/replay.log" 2>&1; then
             say "  ceiling: pgbench could not replay the batches:"; grep -i error "$WORK/replay.log" | head -n 3; return
         fi
-        read -r tps lat <<<"$(awk '/^latency average/ { l = $4 } /^tps/ { t = $3 } END { print t, l }' "$WORK/replay.log")"
+        read -r tps lat <<<"$(tps_latency <"$WORK/replay.log")"
         # as bench_intake's lines: label, done, seconds, rate, then the ms per transaction as p50
         printf '%s\t%s\t%s\t%s\t%s\n' "ceiling ($1, $size at a time)" "$((size * copies))" \
             "$(calc "$copies / $tps" 1)" "$(calc "$tps * $size" 1)" "$lat" >>"$RESULTS"
